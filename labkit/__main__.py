@@ -1,0 +1,43 @@
+"""`python -m labkit <command>`: a thin command line over the library (argparse subcommands).
+
+Each command lives in the module that owns its job and registers itself here through ``COMMANDS``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
+COMMANDS: dict[str, str] = {}
+
+
+def _available() -> dict[str, object]:
+    found = {}
+    for name, module in COMMANDS.items():
+        try:
+            found[name] = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a floor not built yet
+            if exc.name != module:
+                raise
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in _available().items():
+        p = sub.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
