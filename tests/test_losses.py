@@ -1,0 +1,345 @@
+"""labkit.losses against independent references: torch's own losses and KL, mpmath at 50 digits, scipy quadrature,
+autograd's gradcheck, and the paper's laws (eqs. 27–29) as property tests."""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import integrate
+
+from labkit import losses
+from labkit.losses import (
+    LaplaceKLLoss,
+    huber,
+    huber_grad,
+    laplace_kl_divergence,
+    laplace_kl_loss,
+    laplace_kl_loss_approx,
+    laplace_kl_loss_grad,
+    laplace_kl_loss_hess,
+)
+
+mpmath.mp.dps = 50
+
+# ----------------------------------------------------------------------------------------------------------------
+# mpmath references, written from the paper's closed forms at 50 digits (independent of labkit's rearrangements)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def mp_kl_loss(x: float, a: float, b: float) -> mpmath.mpf:
+    x, a, b = mpmath.mpf(x), mpmath.mpf(a), mpmath.mpf(b)
+    return (a * mpmath.exp(-abs(x) / a) + abs(x) - a) / b  # eq. 19
+
+
+def mp_kl_loss_grad(x: float, a: float, b: float) -> mpmath.mpf:
+    return mpmath.diff(lambda t: mp_kl_loss(t, a, b), mpmath.mpf(x)) if x != 0 else mpmath.mpf(0)
+
+
+GRID_SCALES = np.logspace(-3, 3, 7)
+GRID_ABS_X = np.logspace(-6, 4, 21)
+
+
+def _grid(dtype):
+    a, b, ax = np.meshgrid(GRID_SCALES, GRID_SCALES, GRID_ABS_X, indexing="ij")
+    x = np.concatenate([ax.ravel(), -ax.ravel()]).astype(dtype)
+    a = np.concatenate([a.ravel(), a.ravel()]).astype(dtype)
+    b = np.concatenate([b.ravel(), b.ravel()]).astype(dtype)
+    return x, a, b
+
+
+@pytest.fixture(scope="module")
+def mp_reference():
+    """Reference values at the float32-rounded grid (exactly representable in float64 too)."""
+    x, a, b = _grid(np.float32)
+    x64, a64, b64 = x.astype(np.float64), a.astype(np.float64), b.astype(np.float64)
+    loss = np.array([float(mp_kl_loss(*p)) for p in zip(x64, a64, b64)])
+    # eq. 21 evaluated at 50 digits (its own closed form, checked against mpmath.diff in a separate test)
+    grad = np.array(
+        [float(mpmath.sign(p[0]) * -mpmath.expm1(-abs(mpmath.mpf(p[0])) / p[1]) / p[2]) for p in zip(x64, a64, b64)]
+    )
+    return x, a, b, loss, grad
+
+
+@pytest.mark.parametrize("dtype,rtol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_kl_loss_precision_grid(mp_reference, dtype, rtol):
+    x, a, b, ref_loss, ref_grad = mp_reference
+    tx = torch.tensor(x, dtype=dtype, requires_grad=True)
+    ta, tb = torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype)
+    loss = laplace_kl_loss(tx, ta, tb)
+    (g,) = torch.autograd.grad(loss.sum(), tx)
+    rel = np.abs(loss.detach().double().numpy() - ref_loss) / ref_loss
+    assert rel.max() <= rtol, f"worst loss at x={x[rel.argmax()]}, α={a[rel.argmax()]}: rel err {rel.max():.3g}"
+    rel_g = np.abs(g.double().numpy() - ref_grad) / np.abs(ref_grad)
+    assert rel_g.max() <= rtol, f"worst autograd gradient rel err {rel_g.max():.3g}"
+    explicit = laplace_kl_loss_grad(tx.detach(), ta, tb).double().numpy()
+    assert (np.abs(explicit - ref_grad) / np.abs(ref_grad)).max() <= rtol
+
+
+def test_reference_gradient_formula_is_the_derivative():
+    # eq. 21 used as the grid reference equals mpmath's numerical derivative of eq. 19
+    for x, a, b in [(0.3, 2.0, 0.5), (-7.0, 0.1, 3.0), (1e-4, 50.0, 1.0)]:
+        closed = mpmath.sign(x) * -mpmath.expm1(-abs(mpmath.mpf(x)) / a) / b
+        assert abs(closed - mp_kl_loss_grad(x, a, b)) <= 1e-30 * max(1, abs(closed))
+
+
+def test_the_textbook_form_would_fail_where_labkit_does_not():
+    # α = 100, |x| = 1e-3 in float32: the eq. 19 form as written loses every digit; labkit keeps them.
+    x = torch.tensor(1e-3, dtype=torch.float32)
+    naive = (100 * torch.exp(-x.abs() / 100) + x.abs() - 100) / 1.0
+    ref = float(mp_kl_loss(float(x), 100.0, 1.0))
+    assert abs(float(naive) - ref) / ref > 0.5
+    assert abs(float(laplace_kl_loss(x, 100.0, 1.0)) - ref) / ref < 1e-6
+
+
+def test_gradient_exactly_zero_at_zero():
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros(3, dtype=dtype, requires_grad=True)
+        loss = laplace_kl_loss(x, 0.7, 1.3)
+        (g,) = torch.autograd.grad(loss.sum(), x)
+        assert torch.equal(g, torch.zeros_like(g))
+        assert torch.equal(loss.detach(), torch.zeros_like(loss))
+        assert laplace_kl_loss_grad(0.0, 2.0, 3.0) == 0.0
+    assert huber_grad(0.0, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_no_nan_or_inf_for_finite_input(dtype):
+    info = torch.finfo(dtype)
+    x = torch.tensor([0.0, info.tiny, -info.tiny, 1e-30, 1.0, -1e4, 1e30, -1e30, info.max / 4], dtype=dtype)
+    x = x[torch.isfinite(x)].requires_grad_(True)
+    for a, b in [(1e-3, 1e3), (1e3, 1e-3), (1.0, 1.0)]:
+        loss = laplace_kl_loss(x, a, b)
+        (g,) = torch.autograd.grad(loss.sum(), x)
+        assert torch.isfinite(g).all(), (a, b, g)
+        assert not torch.isnan(loss).any(), (a, b, loss)
+        assert (loss >= 0).all()
+        assert torch.isfinite(laplace_kl_loss_hess(x.detach(), a, b)).all()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Huber against torch's own implementations
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha", [1e-3, 0.1, 1.0, 2.5, 100.0])
+def test_huber_matches_torch_huber_loss(dtype, alpha):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, generator=gen, dtype=dtype) * 3 * alpha
+    ref = F.huber_loss(x, torch.zeros_like(x), reduction="none", delta=alpha)
+    torch.testing.assert_close(huber(x, alpha), ref)
+    # smooth_l1 with β equals H_β / β (eq. 37)
+    torch.testing.assert_close(
+        huber(x, alpha) / alpha, F.smooth_l1_loss(x, torch.zeros_like(x), reduction="none", beta=alpha)
+    )
+    xr = x.clone().requires_grad_(True)
+    (g_ref,) = torch.autograd.grad(F.huber_loss(xr, torch.zeros_like(x), reduction="sum", delta=alpha), xr)
+    torch.testing.assert_close(huber_grad(x, alpha), g_ref)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The KL divergence against torch.distributions and scipy quadrature
+# ----------------------------------------------------------------------------------------------------------------
+def _kl_by_quadrature(mu1, b1, mu2, b2):
+    def integrand(t):
+        logp = -abs(t - mu1) / b1 - math.log(2 * b1)
+        logq = -abs(t - mu2) / b2 - math.log(2 * b2)
+        return math.exp(logp) * (logp - logq)
+
+    breaks = sorted({mu1, mu2})
+    lo, hi = breaks[0] - 60 * b1, breaks[-1] + 60 * b1
+    val, _ = integrate.quad(integrand, lo, hi, points=breaks, limit=400, epsabs=1e-13, epsrel=1e-12)
+    return val
+
+
+def test_kl_divergence_against_quadrature():
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        mu1, mu2 = rng.normal(0, 3, 2)
+        b1, b2 = np.exp(rng.uniform(-2, 2, 2))
+        ref = _kl_by_quadrature(mu1, b1, mu2, b2)
+        got = laplace_kl_divergence(mu1, b1, mu2, b2)
+        assert got == pytest.approx(ref, rel=1e-7, abs=1e-10)
+
+
+def test_kl_divergence_against_torch_distributions():
+    from torch.distributions import Laplace, kl_divergence
+
+    gen = torch.Generator().manual_seed(2)
+    mu1, mu2 = torch.randn(2, 500, generator=gen, dtype=torch.float64)
+    b1, b2 = torch.exp(torch.randn(2, 500, generator=gen, dtype=torch.float64))
+    torch.testing.assert_close(
+        laplace_kl_divergence(mu1, b1, mu2, b2), kl_divergence(Laplace(mu1, b1), Laplace(mu2, b2))
+    )
+
+
+def test_kl_divergence_is_zero_for_identical_distributions_and_loss_equals_kl_when_scales_match():
+    assert laplace_kl_divergence(0.3, 1.7, 0.3, 1.7) == 0.0
+    # eq. 19 with α = β is eq. 18 (the constants log(b2/b1) − 1 + α/β cancel)
+    for x, s in [(0.2, 0.5), (-3.0, 2.0), (1e-5, 10.0)]:
+        assert laplace_kl_loss(x, s, s) == pytest.approx(laplace_kl_divergence(x, s, 0.0, s), rel=1e-13, abs=1e-300)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Hessian and the approximations
+# ----------------------------------------------------------------------------------------------------------------
+def test_hessian_is_derivative_of_gradient():
+    x = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    x = x[x != 0].requires_grad_(True)
+    g = laplace_kl_loss_grad(x, 0.8, 1.9)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    torch.testing.assert_close(h, laplace_kl_loss_hess(x.detach(), 0.8, 1.9))
+    assert laplace_kl_loss_hess(0.0, 0.8, 1.9) == pytest.approx(1 / (0.8 * 1.9))  # eq. 20's curvature
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 2.0), (3.0, 0.25)])
+def test_piecewise_approximation_tends_to_the_loss(alpha, beta):
+    # eq. 24 is the small-|x| quadratic (eq. 20) and the large-|x| line (eq. 23) of D_{α,β}
+    for x in (1e-4 * alpha, 1e-3 * alpha):
+        assert laplace_kl_loss_approx(x, alpha, beta) == pytest.approx(float(mp_kl_loss(x, alpha, beta)), rel=2e-3)
+    for x in (40 * alpha, 80 * alpha):
+        assert laplace_kl_loss_approx(x, alpha, beta) == pytest.approx(float(mp_kl_loss(x, alpha, beta)), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The paper's laws as property tests (eqs. 27, 28, 29)
+# ----------------------------------------------------------------------------------------------------------------
+scales = st.floats(1e-3, 1e3)
+residuals = st.floats(-1e4, 1e4, allow_nan=False)
+
+
+@given(x=residuals, alpha=scales)
+def test_huber_between_its_laplace_bounds(x, alpha):
+    lo = laplace_kl_loss(x, alpha, 1 / alpha)
+    hi = laplace_kl_loss(x, alpha / 2, 1 / alpha)
+    h = huber(x, alpha)
+    tol = 1e-12 * max(1.0, h)
+    assert lo <= h + tol
+    assert h <= hi + tol
+
+
+@given(x=residuals, alpha=scales, beta=scales, gamma=st.floats(1e-2, 1e2))
+def test_scaling_properties(x, alpha, beta, gamma):
+    lhs28 = laplace_kl_loss(gamma * x, alpha, beta)
+    assert lhs28 == pytest.approx(laplace_kl_loss(x, alpha / gamma, beta / gamma), rel=1e-9, abs=1e-300)
+    lhs29 = gamma * laplace_kl_loss(x, alpha, beta)
+    assert lhs29 == pytest.approx(laplace_kl_loss(x, alpha, beta / gamma), rel=1e-9, abs=1e-300)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# autograd
+# ----------------------------------------------------------------------------------------------------------------
+def test_gradcheck_every_torch_path():
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(12, generator=gen, dtype=torch.float64) * 2).requires_grad_(True)
+    a = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(12, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, a, b: laplace_kl_loss(x, a, b), (x, a, b))
+    assert torch.autograd.gradgradcheck(lambda x: laplace_kl_loss_grad(x, 0.7, 1.1), (x,))
+    assert torch.autograd.gradcheck(lambda x, a: huber(x, a), (x, a))
+    assert torch.autograd.gradcheck(lambda x: huber_grad(x, 0.9), (x,))
+    assert torch.autograd.gradcheck(lambda x: laplace_kl_loss_approx(x, 0.9, 1.3), (x,))
+    assert torch.autograd.gradcheck(lambda x: laplace_kl_loss_hess(x, 0.9, 1.3), (x,))
+    mu2 = torch.randn(12, generator=gen, dtype=torch.float64).requires_grad_(True)
+    b1 = torch.rand(12, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda m1, s1, m2, s2: laplace_kl_divergence(m1, s1, m2, s2), (x, b1, mu2, b))
+    tgt = torch.randn(12, generator=gen, dtype=torch.float64)
+    for reduction in ("mean", "sum", "none"):
+        module = LaplaceKLLoss(0.6, 1.4, reduction=reduction)
+        assert torch.autograd.gradcheck(lambda inp: module(inp, tgt), (x,))
+
+
+def test_module_matches_functional_and_reductions():
+    gen = torch.Generator().manual_seed(4)
+    inp, tgt = torch.randn(2, 5, 7, generator=gen)
+    per = laplace_kl_loss(inp - tgt, 0.5, 2.0)
+    torch.testing.assert_close(LaplaceKLLoss(0.5, 2.0, "none")(inp, tgt), per)
+    torch.testing.assert_close(LaplaceKLLoss(0.5, 2.0, "sum")(inp, tgt), per.sum())
+    torch.testing.assert_close(LaplaceKLLoss(0.5, 2.0)(inp, tgt), per.mean())
+    assert "alpha=0.5" in repr(LaplaceKLLoss(0.5, 2.0))
+
+
+def test_compiled_module_matches_eager():
+    gen = torch.Generator().manual_seed(5)
+    inp = torch.randn(257, generator=gen, requires_grad=True)
+    tgt = torch.randn(257, generator=gen)
+    eager = LaplaceKLLoss(0.3, 1.5)(inp, tgt)
+    (g_eager,) = torch.autograd.grad(eager, inp)
+    compiled = LaplaceKLLoss(0.3, 1.5, compile=True)(inp, tgt)
+    (g_comp,) = torch.autograd.grad(compiled, inp)
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(g_comp, g_eager)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# input kinds and bad input
+# ----------------------------------------------------------------------------------------------------------------
+def test_input_kinds_round_trip():
+    assert isinstance(huber(0.5, 1.0), float)
+    arr32 = np.linspace(-2, 2, 5, dtype=np.float32)
+    out = laplace_kl_loss(arr32, 1.0, 2.0)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (5,)
+    out = laplace_kl_loss(np.arange(3), np.array([1.0, 2.0, 3.0]), 1.0)
+    assert out.dtype == np.float64
+    t = torch.linspace(-1, 1, 4, dtype=torch.float64)
+    assert laplace_kl_loss(t, 1.0, 1.0).dtype == torch.float64
+    assert laplace_kl_loss(t.float(), 1.0, 1.0).dtype == torch.float32
+    np.testing.assert_allclose(laplace_kl_loss(t.numpy(), 1.0, 1.0), laplace_kl_loss(t, 1.0, 1.0).numpy(), rtol=0)
+    # broadcasting of parameter arrays
+    grid = laplace_kl_loss(np.linspace(-1, 1, 3)[None, :], np.array([[0.5], [1.0]]), 1.0)
+    assert grid.shape == (2, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    x = torch.randn(1000, dtype=torch.float64)
+    torch.testing.assert_close(laplace_kl_loss(x.cuda(), 0.3, 2.0).cpu(), laplace_kl_loss(x, 0.3, 2.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,words",
+    [
+        (dict(x=1.0, alpha=0.0, beta=1.0), ValueError, ["alpha", "0.0"]),
+        (dict(x=1.0, alpha=-2.0, beta=1.0), ValueError, ["alpha", "-2.0"]),
+        (dict(x=1.0, alpha=1.0, beta=0.0), ValueError, ["beta"]),
+        (dict(x=1.0, alpha=float("nan"), beta=1.0), ValueError, ["alpha", "nan"]),
+        (dict(x=1.0, alpha=1.0, beta=float("inf")), ValueError, ["beta", "inf"]),
+        (dict(x=1.0, alpha="1", beta=1.0), TypeError, ["alpha"]),
+        (dict(x="a", alpha=1.0, beta=1.0), TypeError, ["x"]),
+        (dict(x=1.0, alpha=None, beta=1.0), TypeError, ["alpha"]),
+        (dict(x=1.0, alpha=np.array([1.0, -1.0]), beta=1.0), ValueError, ["alpha", "-1.0"]),
+        (dict(x=1.0, alpha=torch.tensor([1.0, 0.0]), beta=1.0), ValueError, ["alpha"]),
+        (dict(x=np.ones(3), alpha=np.ones(2), beta=1.0), ValueError, ["broadcast", "x (3,)", "alpha (2,)"]),
+        (dict(x=torch.ones(3), alpha=torch.ones(2), beta=1.0), ValueError, ["broadcast"]),
+    ],
+)
+def test_bad_input_names_the_parameter(kwargs, exc, words):
+    with pytest.raises(exc) as info:
+        laplace_kl_loss(**kwargs)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_bad_input_other_functions():
+    with pytest.raises(ValueError, match="alpha"):
+        huber(1.0, -1.0)
+    with pytest.raises(ValueError, match="b2"):
+        laplace_kl_divergence(0.0, 1.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="reduction"):
+        LaplaceKLLoss(1.0, 1.0, reduction="avg")
+    with pytest.raises(ValueError, match="same shape"):
+        LaplaceKLLoss()(torch.ones(3), torch.ones(4))
+    with pytest.raises(TypeError, match="tensors"):
+        LaplaceKLLoss()(np.ones(3), torch.ones(3))
+
+
+def test_series_threshold_is_continuous():
+    # both sides of the series/closed-form switch agree with mpmath (no seam)
+    t = losses.SERIES_THRESHOLD
+    for u in (t * (1 - 1e-7), t, t * (1 + 1e-7)):
+        ref = float(mp_kl_loss(u * 3.0, 3.0, 1.0))
+        assert laplace_kl_loss(u * 3.0, 3.0, 1.0) == pytest.approx(ref, rel=1e-14)

@@ -1,0 +1,61 @@
+"""The project's set-up files: environment.yml agrees with pyproject.toml, the README opens with the two commands."""
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+# pip name -> conda-forge name where they differ
+CONDA_NAMES = {"torch": "pytorch-cpu"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_dependencies() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_name(r) for r in project["dependencies"]}
+    for extra in project.get("optional-dependencies", {}).values():
+        names |= {_name(r) for r in extra}
+    return names
+
+
+def test_environment_yml_lists_every_pyproject_dependency():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"][0] == "conda-forge"
+    conda, pip = set(), set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip |= {_name(r) for r in dep["pip"]}
+        else:
+            conda.add(_name(dep))
+    python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
+    assert python, "environment.yml must pin python"
+    missing = {n for n in _pyproject_dependencies() if CONDA_NAMES.get(n, n) not in conda and n not in pip}
+    assert not missing, f"environment.yml lacks {sorted(missing)}"
+
+
+def test_torch_pins_stay_on_the_local_mirror():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch>=2.4,<=2.14.1" in deps
+    assert "torchvision<=0.29.1" in deps
+
+
+def test_postbuild_installs_the_package_without_dependencies():
+    text = (ROOT / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in text
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", text, re.S).group(1)
+    assert [line.strip() for line in first_block.strip().splitlines()] == ["make lab", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_generated_paths_are_ignored():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    for path in (".venv/", "runs/", "reports/", "data/*"):
+        assert path in ignored
