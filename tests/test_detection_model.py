@@ -1,0 +1,294 @@
+"""labkit.detection.losses and .model: per-stage box losses against eqs. 37/42 written out here, box coders against
+eqs. 32, 38, 43, 44, 93, 94 by hand, and the torchvision model builders."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction as F
+
+import pytest
+import torch
+import torch.nn.functional as TF
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.detection import losses as dl
+from labkit.detection.losses import BoxLossConfig, BoxLosses, LinearSizeBoxCoder, make_box_coder
+from labkit.detection.model import MODEL_NAMES, PaperRoIHeads, PaperRPN, build_model, load_weights
+
+IMPLEMENTED = BoxLosses(
+    rpn=BoxLossConfig(1, F(1, 9), 1, 1, 1, 1),
+    detection=BoxLossConfig(1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5)),
+)
+
+
+def stage(form="implementation", size_target="log", lam=F(1, 2), alpha=F(1, 3),
+          sigmas=(F(1, 20), F(1, 10), F(1, 8), F(1, 5))):
+    return BoxLossConfig(lam, alpha, *sigmas, form=form, size_target=size_target)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------------------------
+def test_presets_are_table_1():
+    # Table 1 of the paper, typed here from the paper (λ, α, σ_x, σ_y, σ_w, σ_h per stage)
+    table1 = {
+        "published": ((10, 1, 1, 1, 1, 1), (10, 1, 1, 1, 1, 1)),
+        "implemented": ((1, F(1, 9), 1, 1, 1, 1), (1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
+        "proposed": ((F(1, 4), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10)),
+                     (F(1, 2), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10))),
+    }
+    for name, (rpn, det) in table1.items():
+        got = dl.from_preset(name)
+        for cfg, want in ((got.rpn, rpn), (got.detection, det)):
+            assert (cfg.lam, cfg.alpha, cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h) == want
+            assert all(isinstance(v, F) for v in (cfg.lam, cfg.alpha, cfg.sigma_x))
+    assert dl.from_preset("published").rpn.form == "paper"  # the publication's λ·H_α
+    assert dl.from_preset("implemented").detection.form == "implementation"
+    swapped = dl.from_preset("proposed", form="laplace_upper", size_target="linear")
+    assert {swapped.rpn.form, swapped.detection.form, swapped.rpn.size_target} == {"laplace_upper", "linear"}
+
+
+def test_config_roundtrip_and_weights():
+    cfg = stage(size_target="linear")
+    assert BoxLossConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.to_dict()["alpha"] == "1/3"
+    assert BoxLosses.from_dict(IMPLEMENTED.to_dict()) == IMPLEMENTED
+    assert cfg.box_coder_weights == (20.0, 10.0, 8.0, 5.0)
+    assert IMPLEMENTED.detection.box_coder_weights == (10.0, 10.0, 5.0, 5.0)  # torchvision's RoIHeads default
+    assert dl.resolve_box_losses((IMPLEMENTED.rpn, IMPLEMENTED.detection)) == IMPLEMENTED
+    assert dl.resolve_box_losses(IMPLEMENTED.to_dict()) == IMPLEMENTED
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(alpha=0), "alpha must be > 0"),
+    (dict(lam=-1), "lam must be >= 0"),
+    (dict(form="huber"), "form must be one of"),
+    (dict(size_target="sqrt"), "size_target must be one of"),
+])
+def test_config_rejects_bad_values(kwargs, match):
+    base = dict(lam=1, alpha=1, sigma_x=1, sigma_y=1, sigma_w=1, sigma_h=1)
+    with pytest.raises(ValueError, match=match):
+        BoxLossConfig(**{**base, **kwargs})
+    with pytest.raises(TypeError, match="sigma_x must be a number"):
+        BoxLossConfig(**{**base, "sigma_x": "wide"})
+    with pytest.raises(ValueError, match="preset must be one of"):
+        dl.from_preset("unpublished")
+    with pytest.raises(TypeError, match="box_loss must be"):
+        dl.resolve_box_losses(3.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# box coders: targets by hand
+# ---------------------------------------------------------------------------------------------------------------
+ANCHORS = torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 16.0, 32.0]], dtype=torch.float64)  # w_a 40, 16
+GT = torch.tensor([[14.0, 18.0, 58.0, 42.0], [2.0, -4.0, 14.0, 30.0]], dtype=torch.float64)
+
+
+def hand_targets(size_target, sigmas):
+    sx, sy, sw, sh = (float(s) for s in sigmas)
+    out = []
+    for (ax1, ay1, ax2, ay2), (gx1, gy1, gx2, gy2) in zip(ANCHORS.tolist(), GT.tolist()):
+        wa, ha, w, h = ax2 - ax1, ay2 - ay1, gx2 - gx1, gy2 - gy1
+        xa, ya, x, y = ax1 + wa / 2, ay1 + ha / 2, gx1 + w / 2, gy1 + h / 2
+        tx, ty = (x - xa) / (sx * wa), (y - ya) / (sy * ha)  # eqs. 32, 38 with μ = 0
+        if size_target == "log":
+            tw, th = math.log(w / wa) / sw, math.log(h / ha) / sh  # eqs. 43, 44
+        else:
+            tw, th = (w / wa - 1) / sw, (h / ha - 1) / sh  # eqs. 93, 94
+        out.append([tx, ty, tw, th])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("size_target", ["log", "linear"])
+def test_box_coder_targets_by_hand(size_target):
+    cfg = stage(size_target=size_target)
+    coder = make_box_coder(cfg)
+    assert isinstance(coder, LinearSizeBoxCoder) == (size_target == "linear")
+    got = coder.encode_single(GT, ANCHORS)
+    torch.testing.assert_close(got, hand_targets(size_target, (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h)),
+                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(coder.decode_single(got, ANCHORS), GT, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-0.45, 0.45), min_size=4, max_size=4), st.floats(4, 200), st.floats(4, 200),
+       st.sampled_from(["log", "linear"]))
+def test_box_coder_decode_inverts_encode(shift, wa, ha, size_target):
+    anchors = torch.tensor([[5.0, 7.0, 5.0 + wa, 7.0 + ha]], dtype=torch.float64)
+    dx, dy, dw, dh = shift
+    w, h = wa * (1 + dw), ha * (1 + dh)
+    cx, cy = 5.0 + wa / 2 + dx * wa, 7.0 + ha / 2 + dy * ha
+    gt = torch.tensor([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]], dtype=torch.float64)
+    coder = make_box_coder(stage(size_target=size_target))
+    torch.testing.assert_close(coder.decode_single(coder.encode_single(gt, anchors), anchors), gt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stage losses against eq. 37 (torch's smooth_l1 / huber) and eq. 42 (D in pixels)
+# ---------------------------------------------------------------------------------------------------------------
+def laplace_d(x, a, b):
+    """D_{a,b}(x) of eq. 19, written out (float64)."""
+    return (a * torch.exp(-x.abs() / a) + x.abs() - a) / b
+
+
+def reference_sum(pred, target, cfg):
+    lam, alpha = float(cfg.lam), float(cfg.alpha)
+    if cfg.form == "implementation":  # λ/α·H_α = λ·smooth_l1(β=α), eq. 37
+        return lam * TF.smooth_l1_loss(pred, target, beta=alpha, reduction="sum")
+    if cfg.form == "paper":  # λ·H_α, torch's huber_loss(δ=α) is H_α
+        return lam * TF.huber_loss(pred, target, delta=alpha, reduction="sum")
+    return lam / alpha * laplace_d(pred - target, alpha / 2, 1 / alpha).sum()
+
+
+def pixel_reading(pred, cfg):
+    """The laplace_upper loss read in pixels (eq. 42 with eqs. 28–29, exact for D): Σ over coordinates of
+    D_{ασ·s_a/2, σ·s_a/λ}(x̃ − x*), s_a the anchor's width or height, x̃ decoded from ``pred``."""
+    lam, alpha = float(cfg.lam), float(cfg.alpha)
+    sig = [float(s) for s in (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h)]
+    total = torch.zeros((), dtype=torch.float64)
+    for p, (ax1, ay1, ax2, ay2), (gx1, gy1, gx2, gy2) in zip(pred, ANCHORS.tolist(), GT.tolist()):
+        wa, ha, w, h = ax2 - ax1, ay2 - ay1, gx2 - gx1, gy2 - gy1
+        xa, ya, x, y = ax1 + wa / 2, ay1 + ha / 2, gx1 + w / 2, gy1 + h / 2
+        x_pred = p[0] * sig[0] * wa + xa  # x̃ = t_x σ_x w_a + x_a (eq. 41)
+        y_pred = p[1] * sig[1] * ha + ya
+        w_pred = (p[2] * sig[2] + 1) * wa  # w̃ = (t_w σ_w + 1) w_a (eq. 51, exact for the linear target)
+        h_pred = (p[3] * sig[3] + 1) * ha
+        for d, s in ((x_pred - x, sig[0] * wa), (y_pred - y, sig[1] * ha), (w_pred - w, sig[2] * wa),
+                     (h_pred - h, sig[3] * ha)):
+            total = total + laplace_d(d, alpha * s / 2, s / lam)
+    return total
+
+
+PRED = torch.tensor([[0.3, -0.2, 0.05, 1.5], [-2.0, 0.01, -0.4, 0.2]], dtype=torch.float64)
+
+
+def make_rpn(cfg):
+    anchors = torchvision.models.detection.anchor_utils.AnchorGenerator(((32,),), ((1.0,),))
+    head = torchvision.models.detection.rpn.RPNHead(4, 1)
+    return PaperRPN(anchors, head, 0.7, 0.3, 256, 0.5, dict(training=10, testing=10),
+                    dict(training=10, testing=10), 0.7, box_loss=cfg)
+
+
+@pytest.mark.parametrize("form", ["implementation", "paper", "laplace_upper"])
+@pytest.mark.parametrize("size_target", ["log", "linear"])
+def test_rpn_box_loss_matches_eq_37(form, size_target):
+    cfg = stage(form=form, size_target=size_target)
+    rpn = make_rpn(cfg)
+    targets = rpn.box_coder.encode([GT], [ANCHORS])
+    torch.testing.assert_close(targets[0], hand_targets(size_target, (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w,
+                                                                      cfg.sigma_h)))
+    # anchors 0, 1 positive, 2 negative: all sampled (3 ≤ 256), normalised by the 3 sampled anchors
+    labels = [torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)]
+    deltas = torch.cat([PRED, torch.full((1, 4), 9.0, dtype=torch.float64)])
+    regression = [torch.cat([targets[0], torch.zeros(1, 4, dtype=torch.float64)])]
+    objectness = torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64)
+    obj_loss, box_loss = rpn.compute_loss(objectness, deltas, labels, regression)
+    torch.testing.assert_close(box_loss.double(), reference_sum(PRED, targets[0], cfg) / 3)
+    torch.testing.assert_close(obj_loss.double(), TF.binary_cross_entropy_with_logits(objectness.flatten(),
+                                                                                      labels[0]))
+    if form == "laplace_upper" and size_target == "linear":  # eq. 42, in pixels, exactly
+        torch.testing.assert_close(box_loss.double() * 3, pixel_reading(PRED, cfg))
+
+
+@pytest.mark.parametrize("form", ["implementation", "paper", "laplace_upper"])
+def test_detection_head_box_loss_matches_eq_37(form):
+    cfg = stage(form=form, lam=F(1, 2), alpha=1)
+    heads = PaperRoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, score_thresh=0.05, nms_thresh=0.5,
+                          detections_per_img=100, box_loss=cfg)
+    targets = heads.box_coder.encode([GT], [ANCHORS])[0]
+    num_classes = 3
+    labels = [torch.tensor([2, 1, 0])]  # two positive RoIs (classes 2 and 1), one background RoI
+    regression = torch.randn(3, 4 * num_classes, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    regression[0, 8:12] = PRED[0]  # class 2's deltas of RoI 0
+    regression[1, 4:8] = PRED[1]  # class 1's deltas of RoI 1
+    logits = torch.randn(3, num_classes, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    reg_targets = [torch.cat([targets, torch.zeros(1, 4, dtype=torch.float64)])]
+    cls_loss, box_loss = heads.compute_loss(logits, regression, labels, reg_targets)
+    torch.testing.assert_close(box_loss.double(), reference_sum(PRED, targets, cfg) / 3)
+    torch.testing.assert_close(cls_loss, TF.cross_entropy(logits, labels[0]))
+
+
+def test_implemented_rpn_equals_torchvision_loss():
+    """The implemented RPN (λ = 1, α = 1/9, σ = 1) is exactly torchvision's own RegionProposalNetwork loss."""
+    ours = make_rpn(IMPLEMENTED.rpn)
+    theirs = torchvision.models.detection.rpn.RegionProposalNetwork(
+        ours.anchor_generator, ours.head, 0.7, 0.3, 256, 0.5, dict(training=10, testing=10),
+        dict(training=10, testing=10), 0.7)
+    gen = torch.Generator().manual_seed(3)
+    labels = [(torch.rand(300, generator=gen) < 0.3).float()]
+    deltas, regression = torch.randn(300, 4, generator=gen), [torch.randn(300, 4, generator=gen)]
+    objectness = torch.randn(300, 1, generator=gen)
+    torch.manual_seed(5)
+    want = theirs.compute_loss(objectness, deltas, labels, regression)
+    torch.manual_seed(5)
+    got = ours.compute_loss(objectness, deltas, labels, regression)
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# builders
+# ---------------------------------------------------------------------------------------------------------------
+def tiny_batch(size=64, n=2):
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, size, size, generator=gen) for _ in range(n)]
+    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 30.0], [30.0, 30.0, 60.0, 62.0]]),
+                "labels": torch.tensor([1, 2])} for _ in range(n)]
+    return images, targets
+
+
+def test_lab_model_trains_and_predicts():
+    torch.manual_seed(0)
+    model = build_model("lab", 3, IMPLEMENTED, image_size=64)
+    assert isinstance(model, torchvision.models.detection.FasterRCNN)
+    assert isinstance(model.rpn, PaperRPN) and isinstance(model.roi_heads, PaperRoIHeads)
+    assert model.roi_heads.box_coder.weights == (10.0, 10.0, 5.0, 5.0)
+    # torchvision's module-level loss is untouched (extension through subclasses, not patching)
+    assert torchvision.models.detection.roi_heads.fastrcnn_loss.__module__ == "torchvision.models.detection.roi_heads"
+    images, targets = tiny_batch()
+    model.train()
+    loss = model(images, targets)
+    assert set(loss) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    total = sum(loss.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.roi_heads.box_predictor.bbox_pred.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        out = model(images[:1])
+    assert set(out[0]) == {"boxes", "labels", "scores"} and out[0]["boxes"].shape[1] == 4
+
+
+def test_weights_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    a = build_model("lab", 3, IMPLEMENTED, image_size=64).eval()
+    path = tmp_path / "w.pt"
+    torch.save(a.state_dict(), path)
+    torch.manual_seed(1)
+    b = build_model("lab", 3, "implemented", image_size=64, weights=path).eval()
+    images, _ = tiny_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(b(images)[0]["boxes"], a(images)[0]["boxes"])
+    with pytest.raises(FileNotFoundError, match="weights: no file"):
+        load_weights(a, tmp_path / "missing.pt")
+    torch.save(build_model("lab", 5, IMPLEMENTED, image_size=64).state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_weights(a, path)
+
+
+def test_build_model_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="name must be one of"):
+        build_model("yolo", 3, IMPLEMENTED)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
+        build_model("lab", 1, IMPLEMENTED)
+    with pytest.raises(ValueError, match="image_size must be an int"):
+        build_model("lab", 3, IMPLEMENTED, image_size=8)
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "lab"])
+def test_gpu_models_build_with_the_paper_heads(name):
+    model = build_model(name, 81, "proposed")
+    assert isinstance(model.rpn, PaperRPN) and isinstance(model.roi_heads, PaperRoIHeads)
+    assert model.rpn.box_coder.weights == (20.0, 20.0, 10.0, 10.0)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 81
