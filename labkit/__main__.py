@@ -9,7 +9,12 @@ import importlib
 import sys
 
 # command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "data": "labkit.detection.data_cli",
+    "interpret": "labkit.interpret",
+    "suggest": "labkit.frameworks",
+    "figures": "labkit.figures",
+}
 
 
 def _available() -> dict[str, object]:

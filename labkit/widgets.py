@@ -1,0 +1,216 @@
+"""Live versions of Figures 1–4: sliders over α (and β) that update the existing plot in place.
+
+``live_figure1 … live_figure4`` return a :class:`LiveFigure`, an ipywidgets ``VBox`` with the sliders on top and the
+figure below. A slider step recomputes the figure's panels with :mod:`labkit.figures` (so every value still comes
+from :mod:`labkit.losses` / :mod:`labkit.densities`) and writes the new arrays into the artists already on screen:
+
+- plotly: one ``go.FigureWidget``; the x/y arrays of its traces and the subplot titles change inside one
+  ``batch_update`` (one message to the browser per step);
+- matplotlib: an ipympl canvas (shown as a widget; use ``%matplotlib widget`` in the notebook); the lines get
+  ``set_data``, the shaded gap of Figure 3 its new polygon, the axes rescale, then ``draw_idle``.
+
+No figure is rebuilt per step. Everything works without a kernel too: setting ``slider.value`` in plain Python runs
+the same update, which is how the tests and ``benchmarks/bench_sliders.py`` drive it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+
+from labkit import figures
+from labkit.figures import ALPHA_RANGE, BETA_RANGE, Panel
+
+__all__ = ["LiveFigure", "live_figure1", "live_figure2", "live_figure3", "live_figure4"]
+
+#: CSS class of each live view's container, for styling and for browser tests to find it
+CSS_CLASSES = {1: "labkit-figure1", 2: "labkit-figure2", 3: "labkit-figure3", 4: "labkit-figure4"}
+#: slider step in log10 units: 600 positions over 10⁻³ … 10³
+LOG_STEP = 0.01
+
+
+class _PlotlyTarget:
+    """A ``go.FigureWidget`` built once by :func:`labkit.figures.plotly_figure`; ``show`` swaps its arrays."""
+
+    def __init__(self, panels: Sequence[Panel], rows: int, cols: int, height: int) -> None:
+        import plotly.graph_objects as go
+
+        self.figure = go.FigureWidget(figures.plotly_figure(panels, rows, cols, height))
+        self.widget = self.figure
+        # trace order of plotly_figure: panel by panel, curves in dict order
+        self._slots = [(i, key) for i, p in enumerate(panels) for key in p.curves]
+
+    def show(self, panels: Sequence[Panel]) -> None:
+        with self.figure.batch_update():
+            for trace, (i, key) in zip(self.figure.data, self._slots):
+                trace.x = panels[i].x
+                trace.y = panels[i].curves[key]
+            for annotation, panel in zip(self.figure.layout.annotations, panels):
+                annotation.text = panel.title
+
+
+class _MatplotlibTarget:
+    """A matplotlib ``Figure`` on an ipympl canvas, drawn once by :func:`labkit.figures.draw_matplotlib`."""
+
+    def __init__(self, panels: Sequence[Panel], rows: int, cols: int, figsize: tuple[float, float]) -> None:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=figsize, layout="constrained")
+        # Canvas + FigureManager directly, not pyplot or new_figure_manager_given_figure: those register the
+        # figure for a second display at the end of the cell.
+        self.widget = Canvas(self.figure)
+        FigureManager(self.widget, 0)
+        self.widget.header_visible = False
+        self.axes = list(self.figure.subplots(rows, cols, squeeze=False).reshape(-1))
+        figures.draw_matplotlib(panels, self.axes)
+        # solve the constrained layout once, then keep it: re-solving it on every slider step costs more than the
+        # drawing itself, and the tick labels stay short at every α (see draw_matplotlib)
+        self.figure.get_layout_engine().execute(self.figure)
+        self.figure.set_layout_engine("none")
+        self._lines = {(i, line.get_gid()): line for i, ax in enumerate(self.axes) for line in ax.get_lines()}
+        self._gaps = {i: c for i, ax in enumerate(self.axes) for c in ax.collections if c.get_gid() == "gap"}
+
+    def show(self, panels: Sequence[Panel]) -> None:
+        for i, (ax, panel) in enumerate(zip(self.axes, panels)):
+            for key, y in panel.curves.items():
+                self._lines[i, key].set_data(panel.x, y)
+            if panel.shade is not None:
+                lo, hi = panel.shade
+                self._gaps[i].set_data(panel.x, panel.curves[lo], panel.curves[hi])
+            ax.set_title(panel.title, fontsize="medium")
+            ax.relim()
+            ax.autoscale_view()
+        self.widget.draw_idle()
+
+
+def _target(backend: str, panels: Sequence[Panel], rows: int, cols: int, figsize: tuple[float, float]):
+    if backend == "plotly":
+        return _PlotlyTarget(panels, rows, cols, height=int(figsize[1] * 90))
+    if backend == "matplotlib":
+        return _MatplotlibTarget(panels, rows, cols, figsize)
+    raise ValueError(f"backend must be one of {figures.BACKENDS}, got backend={backend!r}")
+
+
+def _log_slider(value: float, bounds: tuple[float, float], description: str) -> widgets.FloatLogSlider:
+    return widgets.FloatLogSlider(
+        value=value, base=10.0, min=math.log10(bounds[0]), max=math.log10(bounds[1]), step=LOG_STEP,
+        description=description, readout_format=".3g", continuous_update=True,
+        layout=widgets.Layout(width="420px"),
+    )
+
+
+class LiveFigure(widgets.VBox):
+    """Sliders over a figure that updates in place. Display it in a notebook; drive it from Python by setting
+    ``alpha_slider.value`` (and, for Figure 4, ``beta_slider.value`` / ``link.value``).
+
+    Attributes: ``alpha_slider``; ``beta_slider`` and ``link`` (Figure 4, else None); ``figure`` (the plotly
+    ``FigureWidget`` or the matplotlib ``Figure``); ``canvas`` (the widget that shows it); ``backend``;
+    ``panels`` (the data currently shown, a list of :class:`labkit.figures.Panel`).
+    """
+
+    def __init__(self, compute: Callable[[float, float | None], list[Panel]], rows: int, cols: int,
+                 figsize: tuple[float, float], backend: str, alpha: float, beta: float | None,
+                 css_class: str, with_beta: bool) -> None:
+        self.backend = backend
+        self._compute = compute
+        self.alpha_slider = _log_slider(alpha, ALPHA_RANGE, "α")
+        self.beta_slider = self.link = None
+        controls: list[widgets.Widget] = [self.alpha_slider]
+        if with_beta:
+            linked = beta is None
+            self.beta_slider = _log_slider(1.0 / alpha if linked else beta, BETA_RANGE, "β")
+            self.beta_slider.disabled = linked
+            self.link = widgets.Checkbox(value=linked, description="β = 1/α", indent=False)
+            controls += [self.beta_slider, self.link]
+        self.panels = compute(alpha, self._beta())
+        self._target = _target(backend, self.panels, rows, cols, figsize)
+        self.figure = self._target.figure
+        self.canvas = self._target.widget
+        self._syncing = False
+        super().__init__([widgets.HBox(controls), self.canvas])
+        self.add_class("labkit-live-figure")
+        self.add_class(css_class)
+        self.alpha_slider.observe(self._on_alpha, names="value")
+        if with_beta:
+            self.beta_slider.observe(self._on_beta, names="value")
+            self.link.observe(self._on_link, names="value")
+
+    def _beta(self) -> float | None:
+        if self.beta_slider is None:
+            return None
+        if self.link.value:
+            return 1.0 / self.alpha_slider.value
+        return self.beta_slider.value
+
+    def _follow_alpha(self) -> None:
+        # move the (disabled) β slider to 1/α without triggering a second redraw
+        self._syncing = True
+        try:
+            lo, hi = BETA_RANGE
+            self.beta_slider.value = min(max(1.0 / self.alpha_slider.value, lo), hi)
+        finally:
+            self._syncing = False
+
+    def _on_alpha(self, change: dict[str, Any]) -> None:
+        if self.link is not None and self.link.value:
+            self._follow_alpha()
+        self.redraw()
+
+    def _on_beta(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.redraw()
+
+    def _on_link(self, change: dict[str, Any]) -> None:
+        self.beta_slider.disabled = bool(change["new"])
+        if change["new"]:
+            self._follow_alpha()
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Recompute the panels at the sliders' values and write them into the existing plot."""
+        self.panels = self._compute(self.alpha_slider.value, self._beta())
+        self._target.show(self.panels)
+
+
+def _check_live(alpha: float, backend: str) -> float:
+    if backend not in figures.BACKENDS:
+        raise ValueError(f"backend must be one of {figures.BACKENDS}, got backend={backend!r}")
+    return figures.check_alpha(alpha)
+
+
+def live_figure1(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = figures.N_POINTS) -> LiveFigure:
+    """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (±3α)."""
+    alpha = _check_live(alpha, backend)
+    return LiveFigure(lambda a, _: figures.figure1_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
+                      alpha, None, CSS_CLASSES[1], with_beta=False)
+
+
+def live_figure2(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = figures.N_POINTS) -> LiveFigure:
+    """Figure 2 (normal, Laplace, normalised Huber density) with an α slider for the Huber density."""
+    alpha = _check_live(alpha, backend)
+    return LiveFigure(lambda a, _: figures.figure2_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
+                      alpha, None, CSS_CLASSES[2], with_beta=False)
+
+
+def live_figure3(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = figures.N_POINTS) -> LiveFigure:
+    """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (±3α)."""
+    alpha = _check_live(alpha, backend)
+    return LiveFigure(lambda a, _: figures.figure3_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
+                      alpha, None, CSS_CLASSES[3], with_beta=False)
+
+
+def live_figure4(alpha: float = 0.5, beta: float | None = None, *, backend: str = "plotly",
+                 n_points: int = figures.N_POINTS) -> LiveFigure:
+    """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right). α on a log slider 10⁻³ … 10³, β on
+    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (±3α)."""
+    alpha = _check_live(alpha, backend)
+    if beta is not None:
+        beta = figures.check_beta(beta)
+    return LiveFigure(lambda a, b: figures.figure4_panels((a,), b, n_points=n_points), 1, 2, (10.0, 4.2), backend,
+                      alpha, beta, CSS_CLASSES[4], with_beta=True)
