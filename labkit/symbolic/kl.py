@@ -38,3 +38,115 @@ def loss_parameters(expr: sympy.Expr, x: sympy.Symbol) -> tuple[sympy.Expr, symp
         if is_zero(e - target.subs(sol)):
             return sympy.simplify(sol[a]), sympy.simplify(sol[b])
     raise ValueError(f"expr is not of the form D_(a,b)({x}) (eq. 19): {expr}")
+
+
+# p = Laplace(μ₁, b₁) (eq. 55), q = Laplace(μ₂, b₂) (eq. 56)
+x = sympy.Symbol("x", real=True)
+mu1, mu2 = sympy.symbols("mu1 mu2", real=True)
+b1, b2 = sympy.symbols("b1 b2", positive=True)
+
+
+def _laplace(at: sympy.Expr, mu: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    """The Laplace density of eqs. 55–56."""
+    return exp(-Abs(at - mu) / b) / (2 * b)
+
+
+def kl_divergence_expr(mu_1=mu1, b_1=b1, mu_2=mu2, b_2=b2) -> sympy.Expr:
+    """The closed form eq. 63 as the paper states it — the claim :func:`derive_kl` must arrive at."""
+    return (b_1 * exp(-Abs(mu_1 - mu_2) / b_1) + Abs(mu_1 - mu_2)) / b_2 + log(b_2 / b_1) - 1
+
+
+def _ordered(order: tuple[sympy.Symbol, ...]) -> dict:
+    """Place the three points of ``order`` (smallest first) on the line with positive gaps p, q."""
+    m = sympy.Symbol("m", real=True)
+    p, q = sympy.symbols("p q", positive=True)
+    return dict(zip(order, (m, m + p, m + p + q)))
+
+
+def _pieces(case: str) -> list[tuple[sympy.Expr, sympy.Expr, sympy.Expr, tuple]]:
+    """(integrand without absolute values, lower, upper, ordering) for eq. 58 (μ₁ ≥ μ₂) or eq. 59 (μ₁ < μ₂)."""
+    k = 1 / (2 * b1 * b2)
+    if case == "mu1>=mu2":
+        return [(k * (mu2 - x) * exp(-(mu1 - x) / b1), -sympy.oo, mu2, (x, mu2, mu1)),
+                (k * (x - mu2) * exp(-(mu1 - x) / b1), mu2, mu1, (mu2, x, mu1)),
+                (k * (x - mu2) * exp(-(x - mu1) / b1), mu1, sympy.oo, (mu2, mu1, x))]
+    return [(k * (mu2 - x) * exp(-(mu1 - x) / b1), -sympy.oo, mu1, (x, mu1, mu2)),
+            (k * (mu2 - x) * exp(-(x - mu1) / b1), mu1, mu2, (mu1, x, mu2)),
+            (k * (x - mu2) * exp(-(x - mu1) / b1), mu2, sympy.oo, (mu1, mu2, x))]
+
+
+@functools.lru_cache(maxsize=None)
+def derive_kl() -> tuple[tuple[Step, ...], sympy.Expr]:
+    """Appendix A step by step; returns (steps, KL) where KL is the expression SymPy arrived at (eq. 63)."""
+    steps = []
+    p, q = _laplace(x, mu1, b1), _laplace(x, mu2, b2)
+    # eq. 57: −log q = |x − μ₂|/b₂ + log(2b₂), and p integrates to 1, so the constant comes out of the integral
+    neg_log_q = sympy.expand_log(-log(q), force=True)
+    total_p = sum(sympy.integrate(p.subs(Abs(x - mu1), s * (x - mu1)), lim, conds="none")
+                  for s, lim in ((-1, (x, -sympy.oo, mu1)), (1, (x, mu1, sympy.oo))))
+    kernel = Abs(x - mu2) / (2 * b1 * b2) * exp(-Abs(x - mu1) / b1)
+    steps.append(Step("57", r"-\log q(x) = \frac{|x-\mu_2|}{b_2} + \log 2b_2,\quad \int p\,dx = " + sympy.latex(total_p),
+                      sympy.Tuple(neg_log_q, total_p),
+                      is_zero(neg_log_q - Abs(x - mu2) / b2 - log(2 * b2)) and is_zero(total_p - 1),
+                      "expand −log q; integrate p on each side of μ₁"))
+    cases = {}
+    for eq, case, cond in (("58", "mu1>=mu2", r"\mu_1 \ge \mu_2"), ("59", "mu1<mu2", r"\mu_1 < \mu_2")):
+        pieces = _pieces(case)
+        # each piece's integrand is the kernel with its absolute values resolved on that interval
+        resolved = all(is_zero((kernel - f).subs(_ordered(order))) for f, _, _, order in pieces)
+        values = [sympy.integrate(f, (x, lo, hi), conds="none") for f, lo, hi, _ in pieces]
+        cases[case] = sympy.simplify(sum(values))
+        statement = (r"\text{for } " + cond + r":\ \int \frac{|x-\mu_2|}{2b_1b_2}e^{-|x-\mu_1|/b_1}dx = "
+                     + " + ".join(sympy.latex(sympy.Integral(f, (x, lo, hi))) for f, lo, hi, _ in pieces))
+        steps.append(Step(eq, statement, sympy.Tuple(*values), resolved,
+                          "absolute values resolved on each interval; each piece integrated by sympy.integrate"))
+    d = sympy.Symbol("d", positive=True)
+    paper_60 = {"mu1>=mu2": (b1 * exp(-(mu1 - mu2) / b1) + (mu1 - mu2)) / b2,
+                "mu1<mu2": (b1 * exp(-(mu2 - mu1) / b1) + (mu2 - mu1)) / b2}
+    steps.append(Step("60", r"\int \frac{|x-\mu_2|}{2b_1b_2}e^{-|x-\mu_1|/b_1}dx = \begin{cases}"
+                      + sympy.latex(cases["mu1>=mu2"]) + r", & \mu_1 \ge \mu_2 \\ "
+                      + sympy.latex(cases["mu1<mu2"]) + r", & \mu_1 < \mu_2 \end{cases}",
+                      sympy.Tuple(*cases.values()), all(is_zero(cases[c] - paper_60[c]) for c in cases),
+                      "sum of the three integrals of each case, simplified"))
+    # eq. 61: both cases are one expression in |μ₁ − μ₂|; check it on each side (μ₁ = μ₂ ± d, d > 0, and d = 0)
+    cross = (b1 * exp(-Abs(mu1 - mu2) / b1) + Abs(mu1 - mu2)) / b2 + log(2 * b2)
+    joined = [cases["mu1>=mu2"].subs(mu1, mu2 + d) - (cross - log(2 * b2)).subs(mu1, mu2 + d),
+              cases["mu1>=mu2"].subs(mu1, mu2) - (cross - log(2 * b2)).subs(mu1, mu2),
+              cases["mu1<mu2"].subs(mu1, mu2 - d) - (cross - log(2 * b2)).subs(mu1, mu2 - d)]
+    steps.append(Step("61", r"-\int p \log q\,dx = " + sympy.latex(cross), sympy.Tuple(*joined),
+                      all(is_zero(j) for j in joined), "the two cases of eq. 60 are one function of |μ₁ − μ₂|"))
+    # eq. 62: the entropy, integrated on each side of μ₁
+    entropy = sum(sympy.integrate(sympy.expand_log(-(p * log(p)).subs(Abs(x - mu1), s * (x - mu1)), force=True),
+                                  lim, conds="none")
+                  for s, lim in ((-1, (x, -sympy.oo, mu1)), (1, (x, mu1, sympy.oo))))
+    entropy = sympy.simplify(entropy)
+    steps.append(Step("62", r"-\int p \log p\,dx = " + sympy.latex(entropy), entropy,
+                      is_zero(entropy - 1 - log(2 * b1)), "−p log p integrated on each side of μ₁"))
+    kl = sympy.expand_log(cross - entropy, force=True)
+    kl = sympy.collect(kl, 1 / b2)
+    steps.append(Step("63", r"D(p\|q) = " + sympy.latex(kl_divergence_expr()), kl,
+                      is_zero(kl - kl_divergence_expr()), "eq. 54: cross entropy (61) minus entropy (62)"))
+    return tuple(steps), kl
+
+
+@functools.lru_cache(maxsize=None)
+def derive_loss() -> tuple[tuple[Step, ...], sympy.Expr]:
+    """Eq. 18 and the loss eq. 19 from the derived KL; returns (steps, D) with D in ``x``, ``alpha``, ``beta``."""
+    _, kl = derive_kl()
+    y, f = sympy.symbols("y_i F", real=True)
+    eq18 = kl.subs({mu1: y, mu2: f})
+    steps = [Step("18", r"D\big(p(y^*|y)\,\|\,q(y^*|x,\theta)\big) = " + sympy.latex(eq18), eq18,
+                  is_zero(eq18 - kl_divergence_expr(y, b1, f, b2)), "eq. 63 with μ₁ = y (label), μ₂ = F(x) (prediction)")]
+    # eq. 19: keep the part that depends on the residual r = y − F, then subtract its value at r = 0
+    r = sympy.Symbol("x", real=True)
+    alpha, beta = sympy.symbols("alpha beta", positive=True)
+    constant, varying = sympy.expand(eq18).as_independent(y, f, as_Add=True)
+    varying = sympy.simplify(varying.subs(y, f + r))
+    loss = sympy.simplify(varying - varying.subs(r, 0)).subs({b1: alpha, b2: beta})
+    steps.append(Step("19", r"D_{\alpha,\beta}(x) = " + sympy.latex(laplace_kl_loss_expr(r, alpha, beta)),
+                      sympy.Tuple(constant, loss), is_zero(loss - laplace_kl_loss_expr(r, alpha, beta)),
+                      f"drop the constant {constant}, shift the minimum (at x = 0) to 0, b₁ → α, b₂ → β"))
+    equal = kl.subs({mu1: r, mu2: 0, b1: alpha, b2: alpha}) - laplace_kl_loss_expr(r, alpha, alpha)
+    steps.append(Step("19", r"D_{\alpha,\alpha}(x) = D\big(\mathrm{Laplace}(x,\alpha)\,\|\,\mathrm{Laplace}(0,\alpha)\big)",
+                      equal, is_zero(equal), "with equal scales the dropped constants are 0"))
+    return tuple(steps), loss
