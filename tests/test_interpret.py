@@ -1,0 +1,365 @@
+"""labkit.interpret and labkit.frameworks: Tables 1–2 against the paper's printed cells, the inverse calculator, and
+each framework's exported knobs plugged into that framework's own loss code (torchvision's real functions; the
+others transcribed from their sources) against the paper's loss (λ/α)·H_α (eq. 42) or λ·H_α (eq. 36)."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction as F
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as Fn
+from hypothesis import given, settings, strategies as st
+
+from labkit import frameworks, interpret
+from labkit.__main__ import main
+from labkit.losses import huber
+
+# ---------------------------------------------------------------------------------------------------------------
+# the paper's tables, typed from the paper (columns: published rpn/det, implemented rpn/det, proposed rpn/det)
+# ---------------------------------------------------------------------------------------------------------------
+PAPER_TABLE_1 = {
+    "λ": (10, 10, 1, 1, F(1, 4), F(1, 2)),
+    "α": (1, 1, F(1, 9), 1, 1, 1),
+    "σ_x": (1, 1, 1, F(1, 10), F(1, 20), F(1, 20)),
+    "σ_y": (1, 1, 1, F(1, 10), F(1, 20), F(1, 20)),
+    "σ_w": (1, 1, 1, F(1, 5), F(1, 10), F(1, 10)),
+    "σ_h": (1, 1, 1, F(1, 5), F(1, 10), F(1, 10)),
+}
+# in anchor widths (x, w rows) or heights (y, h rows)
+PAPER_TABLE_2 = {
+    "x*": (1, 1, F(1, 9), F(1, 10), F(1, 20), F(1, 20)),
+    "y*": (1, 1, F(1, 9), F(1, 10), F(1, 20), F(1, 20)),
+    "w*": (1, 1, F(1, 9), F(1, 5), F(1, 10), F(1, 10)),
+    "h*": (1, 1, F(1, 9), F(1, 5), F(1, 10), F(1, 10)),
+    "x̃": (F(1, 10), F(1, 10), 1, F(1, 10), F(1, 5), F(1, 10)),
+    "ỹ": (F(1, 10), F(1, 10), 1, F(1, 10), F(1, 5), F(1, 10)),
+    "w̃": (F(1, 10), F(1, 10), 1, F(1, 5), F(2, 5), F(1, 5)),
+    "h̃": (F(1, 10), F(1, 10), 1, F(1, 5), F(2, 5), F(1, 5)),
+}
+COLUMNS = [(p, s) for p in ("published", "implemented", "proposed") for s in ("rpn", "detection")]
+
+
+def test_table1_is_the_papers():
+    table = interpret.table1()
+    assert table.columns == tuple(COLUMNS)
+    assert {label: cells for label, cells in table.rows} == PAPER_TABLE_1
+
+
+def test_table2_all_48_cells_are_the_papers():
+    table = interpret.table2()
+    assert table.columns == tuple(COLUMNS)
+    got = {label: cells for label, cells in table.rows}
+    assert got.keys() == PAPER_TABLE_2.keys()
+    n = 0
+    for row, cells in PAPER_TABLE_2.items():
+        for (preset, stage), want in zip(COLUMNS, cells):
+            assert table.cell(row, preset, stage) == want, (row, preset, stage)
+            assert isinstance(table.cell(row, preset, stage), F)
+            n += 1
+    assert n == 48
+
+
+def test_table2_prints_like_the_paper():
+    text = interpret.table2().to_markdown()
+    assert "| w̃ | w_a/10 | w_a/10 | w_a | w_a/5 | 2w_a/5 | w_a/5 |" in text
+    assert "| y* | h_a | h_a | h_a/9 | h_a/10 | h_a/20 | h_a/20 |" in text
+    assert "<td>2h_a/5</td>" in interpret.table2().to_html()
+
+
+def test_presets_are_frozen_exact_and_read_in_the_right_form():
+    stage = interpret.PRESETS["implemented"].rpn
+    with pytest.raises(AttributeError):
+        stage.lam = 2
+    assert all(isinstance(v, F) for v in (stage.lam, stage.alpha, *stage.sigmas))
+    assert {p.rpn.form for p in interpret.PRESETS.values()} == {"paper", "implementation"}
+    assert interpret.PRESETS["published"].detection.form == "paper"
+
+
+def test_uncertainty_scales_examples_of_section_5():
+    # eq. 36: λH_1 with λ = 10 reads as D_{w_a, w_a/10}; eq. 42: RPN (1, 1/9, 1) → (1/9, 1), detection (1, 1, 1/10)
+    assert interpret.uncertainty_scales(10, 1, 1, form="paper") == (1, F(1, 10))
+    assert interpret.uncertainty_scales(1, F(1, 9), 1) == (F(1, 9), 1)
+    assert interpret.uncertainty_scales(1, 1, "1/10") == (F(1, 10), F(1, 10))
+    assert interpret.uncertainty_scales(1, 1, 0.1) == (F(1, 10), F(1, 10))  # a float is read as its decimal
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the inverse
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset, stage", COLUMNS)
+@pytest.mark.parametrize("fix", ["alpha", "sigma"])
+def test_presets_to_scales_to_suggest_gives_the_presets_back(preset, stage, fix):
+    settings_ = interpret.PRESETS[preset].stage(stage)
+    labels, predictions = interpret.stage_scales(settings_)
+    given_ = {"alpha": settings_.alpha} if fix == "alpha" else {"sigma": settings_.sigmas}
+    assert interpret.suggest_stage(labels, predictions, form=settings_.form, **given_) == settings_
+
+
+def test_suggest_by_hand():
+    # 5 % label noise, 20 % prediction noise, α = 1: σ = 0.05 / 1, λ = σ / 0.2 = 1/4 (eq. 42 solved by hand)
+    assert interpret.suggest(0.05, 0.2, alpha=1) == interpret.Suggestion(F(1, 4), F(1), F(1, 20))
+    # keep σ = 1 (no target scaling): α = 0.05, λ = 5
+    assert interpret.suggest("0.05", "0.2", sigma=1) == interpret.Suggestion(F(5), F(1, 20), F(1))
+
+
+positive_rationals = st.builds(F, st.integers(1, 400), st.integers(1, 400))
+
+
+@settings(max_examples=40, deadline=None)
+@given(lam=positive_rationals, alpha=positive_rationals, sigma=positive_rationals,
+       form=st.sampled_from(interpret.FORMS), fix=st.sampled_from(["alpha", "sigma"]))
+def test_suggest_inverts_the_mapping(lam, alpha, sigma, form, fix):
+    label, prediction = interpret.uncertainty_scales(lam, alpha, sigma, form)
+    got = interpret.suggest(label, prediction, form=form, **({"alpha": alpha} if fix == "alpha" else {"sigma": sigma}))
+    assert got == interpret.Suggestion(lam, alpha, sigma)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------------------------
+def test_unknown_preset_and_framework_list_the_valid_names():
+    with pytest.raises(ValueError, match="published, implemented, proposed"):
+        interpret.get_preset("paper")
+    with pytest.raises(ValueError, match="torchvision, detectron2, mmdetection, py-faster-rcnn"):
+        frameworks.export("proposed", "yolo")
+    with pytest.raises(ValueError, match="published, implemented, proposed"):
+        frameworks.export("nonsense", "detectron2")
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, math.inf, math.nan, "abc"])
+def test_bad_scales_name_the_argument(bad):
+    with pytest.raises(ValueError, match="label_scale"):
+        interpret.suggest(bad, 0.2, alpha=1)
+    with pytest.raises(ValueError, match="prediction_scale"):
+        interpret.suggest(0.05, bad, alpha=1)
+
+
+def test_alpha_and_sigma_exactly_one():
+    with pytest.raises(ValueError, match="exactly one of alpha= or sigma=.*neither"):
+        interpret.suggest(0.05, 0.2)
+    with pytest.raises(ValueError, match="exactly one of alpha= or sigma=.*both"):
+        interpret.suggest(0.05, 0.2, alpha=1, sigma=1)
+    with pytest.raises(ValueError, match="exactly one of alpha= or sigma="):
+        interpret.suggest_stage(0.05, 0.2)
+
+
+def test_a_stage_cannot_mix_label_to_prediction_ratios():
+    # x asks λα = 1/4, h asks 1/5: one λ and one α cannot do both
+    with pytest.raises(ValueError, match="h: 1/5"):
+        interpret.suggest_stage([0.05, 0.05, 0.1, 0.1], [0.2, 0.2, 0.4, 0.5], alpha=1)
+
+
+def test_detectron2_refuses_a_beta_it_would_turn_into_l1():
+    stage = interpret.StageSettings(1, F(1, 10 ** 6), 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="SMOOTH_L1_BETA"):
+        frameworks.export({"rpn": stage}, "detectron2")
+    assert frameworks.export({"rpn": stage}, "detectron2", smooth_l1_beta=1).knobs["rpn"]["MODEL.RPN.SMOOTH_L1_BETA"] == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# exports: each framework's own loss on random boxes equals the paper's loss
+# ---------------------------------------------------------------------------------------------------------------
+def _random_boxes(n: int = 64, seed: int = 0):
+    """Anchors, ground truths and predictions as centre/size tensors (float64), sizes 4–300 px, residuals spanning
+    both sides of every α in Table 1."""
+    g = torch.Generator().manual_seed(seed)
+    def rand(*shape):
+        return torch.rand(*shape, generator=g, dtype=torch.float64)
+    anchor = torch.cat([rand(n, 2) * 500, 4 + rand(n, 2) * 296], 1)
+    def near(box, spread):
+        ctr = box[:, :2] + (rand(n, 2) - 0.5) * spread * box[:, 2:]
+        size = box[:, 2:] * torch.exp((rand(n, 2) - 0.5) * spread)
+        return torch.cat([ctr, size], 1)
+    return anchor, near(anchor, 1.0), near(anchor, 1.0)
+
+
+def _corners(box, plus_one: bool = False):
+    """Centre/size → (x1, y1, x2, y2); py-faster-rcnn measures w = x2 − x1 + 1."""
+    half = box[:, 2:] / 2
+    x1y1 = box[:, :2] - half
+    x2y2 = box[:, :2] + half - (1.0 if plus_one else 0.0)
+    return torch.cat([x1y1, x2y2], 1)
+
+
+def _paper_loss(stage, anchor, truth, pred):
+    """Σ c·H_α(r) with the residuals of eqs. 41 and 47 and c = λ/α (eq. 42) or λ (eq. 36)."""
+    c = stage.lam / stage.alpha if stage.form == "implementation" else stage.lam
+    sig = torch.tensor([float(s) for s in stage.sigmas], dtype=torch.float64)
+    r_ctr = (pred[:, :2] - truth[:, :2]) / (sig[:2] * anchor[:, 2:])
+    r_size = (torch.log(pred[:, 2:]) - torch.log(truth[:, 2:])) / sig[2:]
+    return float(c) * huber(torch.cat([r_ctr, r_size], 1), float(stage.alpha)).sum().item()
+
+
+def _floats(values):
+    return tuple(float(v) for v in values)
+
+
+def _torchvision_loss(knobs_, stage_name, anchor, truth, pred):
+    from torchvision.models.detection import _utils as det_utils
+    from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
+    from torchvision.models.detection.rpn import RegionProposalNetwork
+
+    a, t, p = _corners(anchor), _corners(truth), _corners(pred)
+    n = a.shape[0]
+    if stage_name == "rpn":
+        rpn = RegionProposalNetwork(None, None, 0.7, 0.3, batch_size_per_image=n, positive_fraction=1.0,
+                                    pre_nms_top_n={"training": 1}, post_nms_top_n={"training": 1}, nms_thresh=0.7)
+        rpn.box_coder = det_utils.BoxCoder(weights=_floats(knobs_["box_coder.weights"]))
+        deltas = rpn.box_coder.encode_single(p, a)  # the output that decodes to the predicted boxes
+        targets = rpn.box_coder.encode_single(t, a)
+        labels = [torch.ones(n, dtype=torch.float64)]  # all positive, all sampled: the loss is sum / n
+        _, box_loss = rpn.compute_loss(torch.zeros(n, dtype=torch.float64), deltas, labels, [targets])
+        return float(knobs_["loss_rpn_box_reg weight"]) * box_loss.item() * n
+    heads = RoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, _floats(knobs_["bbox_reg_weights"]), 0.05, 0.5, 100)
+    deltas = heads.box_coder.encode_single(p, a)
+    targets = heads.box_coder.encode_single(t, a)
+    box_regression = torch.cat([torch.zeros_like(deltas), deltas], 1)  # class 0 (background), class 1
+    _, box_loss = fastrcnn_loss(torch.zeros(n, 2, dtype=torch.float64), box_regression,
+                                [torch.ones(n, dtype=torch.int64)], [targets])
+    return float(knobs_["loss_box_reg weight"]) * box_loss.item() * n
+
+
+def _fvcore_smooth_l1(x, target, beta):
+    # fvcore/nn/smooth_l1_loss.py, as detectron2 calls it
+    n = torch.abs(x - target)
+    if beta < 1e-5:
+        return n.sum()
+    return torch.where(n < beta, 0.5 * n ** 2 / beta, n - 0.5 * beta).sum()
+
+
+def _detectron2_loss(knobs_, stage_name, anchor, truth, pred):
+    prefix = "MODEL.RPN" if stage_name == "rpn" else "MODEL.ROI_BOX_HEAD"
+    wx, wy, ww, wh = _floats(knobs_[f"{prefix}.BBOX_REG_WEIGHTS"])
+
+    def get_deltas(src, dst):  # detectron2/modeling/box_regression.py Box2BoxTransform.get_deltas
+        s, d = _corners(src), _corners(dst)
+        sw, sh = s[:, 2] - s[:, 0], s[:, 3] - s[:, 1]
+        sx, sy = s[:, 0] + 0.5 * sw, s[:, 1] + 0.5 * sh
+        dw_, dh_ = d[:, 2] - d[:, 0], d[:, 3] - d[:, 1]
+        dx_, dy_ = d[:, 0] + 0.5 * dw_, d[:, 1] + 0.5 * dh_
+        return torch.stack([wx * (dx_ - sx) / sw, wy * (dy_ - sy) / sh, ww * torch.log(dw_ / sw),
+                            wh * torch.log(dh_ / sh)], 1)
+
+    beta = float(knobs_[f"{prefix}.SMOOTH_L1_BETA"])
+    loss = _fvcore_smooth_l1(get_deltas(anchor, pred), get_deltas(anchor, truth), beta)
+    return float(knobs_[f"{prefix}.BBOX_REG_LOSS_WEIGHT"]) * loss.item()
+
+
+def _mmdet_loss(knobs_, stage_name, anchor, truth, pred):
+    coder, loss_cfg = knobs_["bbox_coder"], knobs_["loss_bbox"]
+    means = torch.tensor(_floats(coder["target_means"]), dtype=torch.float64)
+    stds = torch.tensor(_floats(coder["target_stds"]), dtype=torch.float64)
+
+    def bbox2delta(proposals, gt):  # mmdet/models/task_modules/coders/delta_xywh_bbox_coder.py
+        p, g = _corners(proposals), _corners(gt)
+        px, py = (p[:, 0] + p[:, 2]) * 0.5, (p[:, 1] + p[:, 3]) * 0.5
+        pw, ph = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1]
+        gx, gy = (g[:, 0] + g[:, 2]) * 0.5, (g[:, 1] + g[:, 3]) * 0.5
+        gw, gh = g[:, 2] - g[:, 0], g[:, 3] - g[:, 1]
+        deltas = torch.stack([(gx - px) / pw, (gy - py) / ph, torch.log(gw / pw), torch.log(gh / ph)], -1)
+        return (deltas - means) / stds
+
+    beta = float(loss_cfg["beta"])
+    diff = torch.abs(bbox2delta(anchor, pred) - bbox2delta(anchor, truth))  # mmdet/models/losses/smooth_l1_loss.py
+    loss = torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
+    return float(loss_cfg["loss_weight"]) * loss.sum().item()
+
+
+def _py_faster_rcnn_loss(knobs_, stage_name, anchor, truth, pred):
+    def bbox_transform(ex, gt):  # lib/fast_rcnn/bbox_transform.py (legacy +1 widths)
+        e, g = _corners(ex, plus_one=True), _corners(gt, plus_one=True)
+        ew, eh = e[:, 2] - e[:, 0] + 1.0, e[:, 3] - e[:, 1] + 1.0
+        ex_, ey_ = e[:, 0] + 0.5 * ew, e[:, 1] + 0.5 * eh
+        gw, gh = g[:, 2] - g[:, 0] + 1.0, g[:, 3] - g[:, 1] + 1.0
+        gx_, gy_ = g[:, 0] + 0.5 * gw, g[:, 1] + 0.5 * gh
+        return torch.stack([(gx_ - ex_) / ew, (gy_ - ey_) / eh, torch.log(gw / ew), torch.log(gh / eh)], 1)
+
+    raw_pred, raw_target = bbox_transform(anchor, pred), bbox_transform(anchor, truth)
+    if stage_name == "rpn":  # anchor_target_layer.py: raw targets, inside weights on the difference
+        inside = torch.tensor(_floats(knobs_["TRAIN.RPN_BBOX_INSIDE_WEIGHTS"]), dtype=torch.float64)
+        net_out, target = raw_pred, raw_target
+    else:  # proposal_target_layer.py: (t − means) / stds; the net predicts normalised deltas
+        means = torch.tensor(_floats(knobs_["TRAIN.BBOX_NORMALIZE_MEANS"]), dtype=torch.float64)
+        stds = torch.tensor(_floats(knobs_["TRAIN.BBOX_NORMALIZE_STDS"]), dtype=torch.float64)
+        inside = torch.ones(4, dtype=torch.float64)
+        net_out, target = (raw_pred - means) / stds, (raw_target - means) / stds
+    sigma2 = knobs_["smooth_l1_loss_param.sigma"] ** 2  # caffe smooth_L1_loss_layer: d = w_in·(b0 − b1)
+    d = inside * (net_out - target)
+    loss = torch.where(d.abs() < 1.0 / sigma2, 0.5 * d * d * sigma2, d.abs() - 0.5 / sigma2)
+    return float(knobs_["loss_weight"]) * loss.sum().item()
+
+
+FRAMEWORK_LOSS = {"torchvision": _torchvision_loss, "detectron2": _detectron2_loss, "mmdetection": _mmdet_loss,
+                  "py-faster-rcnn": _py_faster_rcnn_loss}
+
+
+@pytest.mark.parametrize("framework", frameworks.FRAMEWORKS)
+@pytest.mark.parametrize("preset", interpret.PRESET_NAMES)
+def test_exported_knobs_in_the_frameworks_loss_equal_the_papers_loss(framework, preset):
+    anchor, truth, pred = _random_boxes(seed=hash((framework, preset)) % 1000)
+    exported = frameworks.export(preset, framework)
+    for stage_name, stage in interpret.PRESETS[preset].stages.items():
+        want = _paper_loss(stage, anchor, truth, pred)
+        got = FRAMEWORK_LOSS[framework](exported.knobs[stage_name], stage_name, anchor, truth, pred)
+        assert got == pytest.approx(want, rel=1e-10), (stage_name, got, want)
+
+
+@pytest.mark.parametrize("framework", ["detectron2", "mmdetection", "py-faster-rcnn"])
+@pytest.mark.parametrize("beta", [F(1, 9), F(1, 4), 2])
+def test_any_smooth_l1_beta_gives_the_same_loss(framework, beta):
+    anchor, truth, pred = _random_boxes(seed=7)
+    stage = interpret.suggest_stage(0.05, 0.2, alpha="1/3")
+    exported = frameworks.export({"rpn": stage, "detection": stage}, framework, smooth_l1_beta=beta)
+    want = _paper_loss(stage, anchor, truth, pred)
+    for stage_name in ("rpn", "detection"):
+        got = FRAMEWORK_LOSS[framework](exported.knobs[stage_name], stage_name, anchor, truth, pred)
+        assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_torchvision_export_keeps_its_fixed_beta_and_defaults_read_back():
+    # stock torchvision RoI heads (weights 10, 10, 5, 5, β = 1/9, weight 1) are α = 1/9, σ = (1/10, 1/10, 1/5, 1/5):
+    # exporting that stage must give the stock knobs back
+    stage = interpret.StageSettings(1, F(1, 9), F(1, 10), F(1, 10), F(1, 5), F(1, 5))
+    knobs_ = frameworks.export({"detection": stage}, "torchvision").knobs["detection"]
+    assert knobs_ == {"bbox_reg_weights": (10, 10, 5, 5), "smooth_l1_beta": F(1, 9), "loss_box_reg weight": 1}
+
+
+def test_snippets_carry_the_knobs():
+    snippet = frameworks.export("implemented", "detectron2").snippet
+    assert "cfg.MODEL.RPN.SMOOTH_L1_BETA = 0.1111111111111111  # 1/9" in snippet
+    assert "cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)" in snippet
+    assert "sigma: 3.0" in frameworks.export("implemented", "py-faster-rcnn").snippet
+    assert "target_stds=[0.1, 0.1, 0.2, 0.2]" in frameworks.export("implemented", "mmdetection").snippet
+    code = frameworks.export("proposed", "torchvision").snippet
+    compile(code, "<snippet>", "exec")  # the torchvision snippet is valid Python
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------------------------
+def test_cli_interpret_prints_the_presets_columns(capsys):
+    assert main(["interpret", "--preset", "proposed"]) == 0
+    out = capsys.readouterr().out
+    assert "proposed/rpn" in out and "implemented" not in out
+    assert "2w_a/5" in out and "w_a/20" in out
+
+
+def test_cli_suggest_prints_the_snippet(capsys):
+    argv = "suggest --label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework detectron2".split()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "λ = 1/4, α = 1" in out
+    assert "cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (20.0, 20.0, 20.0, 20.0)" in out
+    assert "cfg.MODEL.RPN.BBOX_REG_LOSS_WEIGHT = 0.25" in out
+
+
+def test_cli_errors_name_the_argument(capsys):
+    assert main("suggest --label-noise -1 --prediction-noise 0.2 --alpha 1".split()) == 2
+    assert "--label-noise" in capsys.readouterr().err
+    assert main("suggest --label-noise 0.05 --prediction-noise 0.2".split()) == 2
+    assert "alpha= or sigma=" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main("suggest --label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework yolo".split())
+    assert "detectron2" in capsys.readouterr().err
