@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import sympy
 
+import mpmath
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+
 from labkit import losses
-from labkit.symbolic import detector
+from labkit.symbolic import bounds, detector, kl, series
+from labkit.symbolic.steps import StepFailed, require
 
 lam_, alpha_, sigma_ = sympy.symbols("lam alpha sigma", positive=True)
 
@@ -83,3 +90,158 @@ def test_uncertainty_scales_rejects_bad_input(kwargs, error, match):
 def test_uncertainty_scale_exprs_rejects_unknown_form():
     with pytest.raises(ValueError, match="form"):
         detector.uncertainty_scale_exprs("code")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Appendix A (kl.py)
+# ---------------------------------------------------------------------------------------------------------------
+def test_appendix_a_steps_all_hold():
+    steps, _ = kl.derive_kl()
+    assert [s.eq for s in steps] == ["57", "58", "59", "60", "61", "62", "63"]
+    assert all(s.held for s in steps), [s.eq for s in steps if not s.held]
+    steps, _ = kl.derive_loss()
+    assert [s.eq for s in steps] == ["18", "19", "19"] and all(s.held for s in steps)
+
+
+def test_derived_kl_equals_closed_form_on_both_sides():
+    _, k = kl.derive_kl()
+    d = sympy.Symbol("d", positive=True)
+    mu2, b1, b2 = kl.mu2, kl.b1, kl.b2
+    closed = (b1 * sympy.exp(-d / b1) + d) / b2 + sympy.log(b2) - sympy.log(b1) - 1  # eq. 63, |μ₁ − μ₂| = d
+    for mu1 in (mu2 + d, mu2 - d):
+        assert sympy.simplify(k.subs(kl.mu1, mu1) - closed) == 0
+
+
+def test_derived_kl_matches_torch_scipy_and_labkit():
+    _, k = kl.derive_kl()
+    f = sympy.lambdify((kl.mu1, kl.b1, kl.mu2, kl.b2), k, "numpy")
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(0, 3, 500), rng.normal(0, 3, 500)
+    s1, s2 = rng.uniform(0.1, 4, 500), rng.uniform(0.1, 4, 500)
+    ref = torch.distributions.kl_divergence(torch.distributions.Laplace(torch.tensor(m1), torch.tensor(s1)),
+                                            torch.distributions.Laplace(torch.tensor(m2), torch.tensor(s2))).numpy()
+    np.testing.assert_allclose(f(m1, s1, m2, s2), ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(f(m1, s1, m2, s2), losses.laplace_kl_divergence(m1, s1, m2, s2), rtol=1e-10, atol=1e-12)
+    for i in range(3):  # eq. 54 by quadrature, split at the two kinks
+        log_p = lambda t: -abs(t - m1[i]) / s1[i] - np.log(2 * s1[i])
+        log_q = lambda t: -abs(t - m2[i]) / s2[i] - np.log(2 * s2[i])
+        integrand = lambda t: np.exp(log_p(t)) * (log_p(t) - log_q(t))
+        cuts = [-np.inf, *sorted([m1[i], m2[i]]), np.inf]
+        val = sum(integrate.quad(integrand, lo, hi, epsabs=1e-13, epsrel=1e-12)[0] for lo, hi in zip(cuts, cuts[1:]))
+        assert val == pytest.approx(f(m1[i], s1[i], m2[i], s2[i]), rel=1e-9)
+
+
+def test_derived_loss_is_eq_19_and_matches_labkit():
+    _, loss = kl.derive_loss()
+    x, a, b = sympy.Symbol("x", real=True), *sympy.symbols("alpha beta", positive=True)
+    u = sympy.Symbol("u", positive=True)
+    for s in (u, -u):
+        by_hand = (a * sympy.exp(-u / a) + u - a) / b
+        assert sympy.simplify(loss.subs(x, s) - by_hand) == 0
+    f = sympy.lambdify((x, a, b), loss, "numpy")
+    rng = np.random.default_rng(1)
+    xs, al, be = rng.normal(0, 5, 1000), rng.uniform(0.5, 3, 1000), rng.uniform(0.1, 3, 1000)
+    np.testing.assert_allclose(f(xs, al, be), losses.laplace_kl_loss(xs, al, be), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sections 4.2–4.3 (series.py)
+# ---------------------------------------------------------------------------------------------------------------
+def test_section_4_steps_all_hold():
+    steps, _ = series.derive_behaviour()
+    assert [s.eq for s in steps] == ["21", "22", "20", "23", "24", "25", "26"]
+    assert all(s.held for s in steps), [s.eq for s in steps if not s.held]
+    props = series.derive_properties()
+    assert [s.eq for s in props] == ["28", "29", "30", "31"] and all(s.held for s in props)
+
+
+def _mp_loss(x, a, b):  # eq. 19 in mpmath, an independent reference for the derivatives
+    return (a * mpmath.exp(-abs(x) / a) + abs(x) - a) / b
+
+
+def test_derived_derivatives_match_mpmath_and_labkit():
+    _, out = series.derive_behaviour()
+    x, a, b = series.x, series.alpha, series.beta
+    grad = sympy.lambdify((x, a, b), out["grad"], "mpmath")
+    hess = sympy.lambdify((x, a, b), out["hess"], "mpmath")
+    rng = np.random.default_rng(2)
+    for xv, av, bv in zip(rng.normal(0, 3, 30), rng.uniform(0.2, 3, 30), rng.uniform(0.2, 3, 30)):
+        xv, av, bv = mpmath.mpf(xv), mpmath.mpf(av), mpmath.mpf(bv)
+        assert float(grad(xv, av, bv)) == pytest.approx(float(mpmath.diff(lambda t: _mp_loss(t, av, bv), xv)),
+                                                        rel=1e-10, abs=1e-14)
+        assert float(hess(xv, av, bv)) == pytest.approx(float(mpmath.diff(lambda t: _mp_loss(t, av, bv), xv, 2)),
+                                                        rel=1e-8)
+        assert float(grad(xv, av, bv)) == pytest.approx(losses.laplace_kl_loss_grad(float(xv), float(av), float(bv)),
+                                                        rel=1e-12, abs=1e-15)
+
+
+def test_derived_approximation_matches_labkit():
+    _, out = series.derive_behaviour()
+    f = sympy.lambdify((series.x, series.alpha, series.beta), out["approx"], "numpy")
+    rng = np.random.default_rng(3)
+    xs, al, be = rng.normal(0, 3, 500), rng.uniform(0.2, 3, 500), rng.uniform(0.2, 3, 500)
+    np.testing.assert_allclose(f(xs, al, be), losses.laplace_kl_loss_approx(xs, al, be), rtol=1e-12)
+
+
+def test_huber_expr_matches_torch():
+    a = 1.3
+    f = sympy.lambdify(series.x, series.huber_expr(series.x, a), "numpy")
+    xs = torch.linspace(-5, 5, 401, dtype=torch.float64)
+    ref = torch.nn.functional.huber_loss(xs, torch.zeros_like(xs), reduction="none", delta=a)
+    np.testing.assert_allclose(f(xs.numpy()), ref.numpy(), rtol=1e-14)
+
+
+@given(x=st.floats(-50, 50), a=st.floats(0.05, 20), b=st.floats(0.05, 20), g=st.floats(0.05, 20))
+@settings(max_examples=100)
+def test_scaling_laws_hold_for_labkit_losses(x, a, b, g):
+    # the parameters that derive_properties found for eqs. 28 and 29, applied to labkit.losses
+    found28, found29 = (tuple(sympy.lambdify((series.alpha, series.beta, series.gamma), s.proof)(a, b, g))
+                        for s in series.derive_properties()[:2])
+    lhs28 = losses.laplace_kl_loss(g * x, a, b)
+    assert lhs28 == pytest.approx(losses.laplace_kl_loss(x, *found28), rel=1e-9, abs=1e-12)
+    assert g * losses.laplace_kl_loss(x, a, b) == pytest.approx(losses.laplace_kl_loss(x, *found29), rel=1e-9,
+                                                                abs=1e-12)
+
+
+def test_loss_parameters_rejects_non_laplace_loss():
+    x = sympy.Symbol("x", real=True)
+    with pytest.raises(ValueError, match="not of the form"):
+        kl.loss_parameters(x**2, x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Appendix B (bounds.py)
+# ---------------------------------------------------------------------------------------------------------------
+def test_appendix_b_every_step_holds():
+    steps = bounds.all_steps()
+    eqs = [s.eq for s in steps]
+    assert eqs[0] == "64" and "71" in eqs and "81–82" in eqs
+    for needed in ("65", "66", "67", "68", "69", "70", "72", "73", "74", "75", "76", "77", "78", "79", "80", "85",
+                   "86", "87", "88–89", "90", "91", "92"):
+        assert needed in eqs, needed
+    assert all(s.held for s in steps), [(s.eq, s.statement) for s in steps if not s.held]
+
+
+def test_root_y0_of_f3_prime():
+    # the root of 1 − y/2 = e^{−y} in (0, 2), by mpmath's root finder
+    root = mpmath.findroot(lambda t: 1 - t / 2 - mpmath.exp(-t), 1.5)
+    step = next(s for s in bounds.proposition_2() if "y_0 =" in s.statement)
+    y0 = [r for r in step.proof if r != 0][0]
+    assert float(y0) == pytest.approx(float(root), rel=1e-12)
+
+
+def test_eq_27_numeric_cross_check():
+    check = bounds.check_bounds_numerically(200_000, seed=5)
+    assert check.violations == 0 and check.n == 200_000
+    assert bounds.numeric_step(10_000).held
+
+
+def test_require_raises_on_a_failed_step():
+    bad = detector.residual_steps()[0].__class__("0", "1 = 2", sympy.Integer(1), False)
+    with pytest.raises(StepFailed, match="1 = 2"):
+        require([bad])
+
+
+def test_check_bounds_rejects_bad_n():
+    with pytest.raises(ValueError, match="n"):
+        bounds.check_bounds_numerically(0)
