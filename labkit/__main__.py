@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "interpret": "labkit.interpret",
     "suggest": "labkit.frameworks",
     "figures": "labkit.figures",
+    "experiment": "labkit.experiments",
 }
 
 

@@ -1,0 +1,265 @@
+"""labkit.stats and labkit.experiments: the CI against scipy's Student t, experiments as data against the paper's
+tables and the symbolic Section 5 mapping, coco configs, the CLI and notebooks 05/06 end to end in smoke mode."""
+import csv
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as scipy_stats
+
+matplotlib.use("Agg")
+
+from labkit import experiments as E  # noqa: E402
+from labkit.stats import Summary, mean_ci  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+# --------------------------------------------------------------------------------------------- mean ± CI
+def test_mean_ci_by_hand():
+    # 1, 2, 3: mean 2, s = 1. With 2 degrees of freedom Student's t has the closed-form quantile
+    # t_p = (2p − 1)/√(2p(1 − p)); p = 0.975 gives 4.3027 (the printed tables' value)
+    s = mean_ci([1.0, 2.0, 3.0])
+    assert s.mean == 2.0 and s.n == 3 and s.std == pytest.approx(1.0, rel=1e-15)
+    t = 0.95 / math.sqrt(2 * 0.975 * 0.025)
+    assert t == pytest.approx(4.3027, abs=1e-4)
+    assert s.half_width == pytest.approx(t / math.sqrt(3), rel=1e-12)
+    assert (s.low, s.high) == pytest.approx((2.0 - s.half_width, 2.0 + s.half_width))
+
+
+@settings(max_examples=60)
+@given(values=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_size=30),
+       confidence=st.floats(0.5, 0.999))
+def test_mean_ci_matches_scipy_t_interval(values, confidence):
+    data = np.asarray(values)
+    s = mean_ci(values, confidence)
+    sem = scipy_stats.sem(data)
+    if sem == 0:
+        assert s.half_width == 0
+        return
+    low, high = scipy_stats.t.interval(confidence, len(data) - 1, loc=data.mean(), scale=sem)
+    assert s.low == pytest.approx(low, rel=1e-9, abs=1e-9)
+    assert s.high == pytest.approx(high, rel=1e-9, abs=1e-9)
+
+
+def test_mean_ci_one_value_has_no_interval():
+    s = mean_ci([0.25])
+    assert s.mean == 0.25 and math.isnan(s.half_width) and s.n == 1
+
+
+@pytest.mark.parametrize("values, confidence, match", [
+    ([], 0.95, "values"), ([1.0, float("nan")], 0.95, "finite"), ([1.0, 2.0], 1.0, "confidence"),
+    ([1.0, 2.0], 0.0, "confidence"), ("ab", 0.95, "values"),
+])
+def test_mean_ci_rejects_bad_input(values, confidence, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        mean_ci(values, confidence)
+
+
+# --------------------------------------------------------------------------------------------- experiments as data
+def test_table3_arms_are_table1_columns():
+    arms = {a.name: a.box_losses for a in E.table3().arms}
+    assert list(arms) == ["published", "implemented", "proposed"]
+    # Table 1 of the paper, typed here as the independent reference: (λ, α, σ_x, σ_y, σ_w, σ_h) per stage
+    F = Fraction
+    table1 = {
+        "published": ((10, 1, 1, 1, 1, 1), (10, 1, 1, 1, 1, 1)),
+        "implemented": ((1, F(1, 9), 1, 1, 1, 1), (1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
+        "proposed": ((F(1, 4), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10)),
+                     (F(1, 2), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10))),
+    }
+    for name, (rpn, det) in table1.items():
+        for stage, want in (("rpn", rpn), ("detection", det)):
+            c = getattr(arms[name], stage)
+            assert (c.lam, c.alpha, c.sigma_x, c.sigma_y, c.sigma_w, c.sigma_h) == want, (name, stage)
+            assert c.size_target == "log"
+    assert arms["published"].rpn.form == "paper" and arms["implemented"].rpn.form == "implementation"
+
+
+def test_table4_and_table5_change_one_thing():
+    h, d = (a.box_losses for a in E.table4().arms)
+    log, lin = (a.box_losses for a in E.table5().arms)
+    for stage in ("rpn", "detection"):
+        assert (getattr(h, stage).form, getattr(d, stage).form) == ("implementation", "laplace_upper")
+        assert (getattr(log, stage).size_target, getattr(lin, stage).size_target) == ("log", "linear")
+        for a, b in ((h, d), (log, lin), (h, log)):
+            x, y = getattr(a, stage), getattr(b, stage)
+            assert (x.lam, x.alpha, x.sigma_x, x.sigma_w) == (y.lam, y.alpha, y.sigma_x, y.sigma_w)
+
+
+def test_noise_study_arms_read_back_as_their_label_scale():
+    """Each arm's (λ, α, σ), read through the SymPy derivation of eq. 42, gives the swept label scale on every
+    coordinate, and keeps the Proposed preset's λ and prediction scale."""
+    from labkit.symbolic.detector import uncertainty_scales
+
+    exp = E.noise_study([0.0, 0.05], ["1/40", Fraction(1, 10), 0.2])
+    assert len(exp.arms) == 6
+    # the Proposed preset: λ = 1/4 (rpn), 1/2 (detection), σ_x = 1/20 → prediction scales 1/5 and 1/10 (Table 2)
+    kept = {"rpn": (Fraction(1, 4), Fraction(1, 5)), "detection": (Fraction(1, 2), Fraction(1, 10))}
+    for arm in exp.arms:
+        for stage, (lam, prediction) in kept.items():
+            c = getattr(arm.box_losses, stage)
+            assert c.lam == lam
+            for sigma in (c.sigma_x, c.sigma_y, c.sigma_w, c.sigma_h):
+                assert uncertainty_scales(c.lam, c.alpha, sigma) == (arm.label_scale, prediction)
+    assert {a.label_noise for a in exp.arms} == {0.0, 0.05}
+    assert {a.label_scale for a in exp.arms} == {Fraction(1, 40), Fraction(1, 10), Fraction(1, 5)}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"label_noises": [-0.1], "label_scales": [0.1]}, "label_noises"),
+    ({"label_noises": [0.1], "label_scales": [0]}, "label_scales"),
+    ({"label_noises": [], "label_scales": [0.1]}, "label_noises"),
+])
+def test_noise_study_rejects_bad_grids(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        E.noise_study(**kwargs)
+
+
+def test_unknown_names_are_named():
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        E.build_experiment("table9")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        E.build_experiment("table3", "huge")
+    with pytest.raises(ValueError, match="noise study"):
+        E.build_experiment("noise-study", "coco")
+    with pytest.raises(ValueError, match="needs >= 3 seeds"):
+        E.run_experiment("table3", "lab", seeds=2, out="/nonexistent")
+
+
+@pytest.mark.parametrize("name", ["table3", "table4", "table5"])
+def test_coco_configs_construct(name, tmp_path):
+    exp = E.build_experiment(name, "coco")
+    plan = E.train_configs(exp, "coco", [0, 1], tmp_path, device="cuda", data=tmp_path / "coco2014")
+    assert len(plan) == 2 * len(exp.arms)
+    for arm, seed, config in plan:
+        assert (config.model, config.iters, config.batch_size, config.lr) == ("vgg16", 490_000, 1, 0.001)
+        assert round(config.lr_steps[0] * config.iters) == 350_000  # py-faster-rcnn's step
+        assert (config.train_split, config.val_split, config.image_size) == ("train2014", "val2014", 600)
+        assert config.losses == arm.box_losses and config.seed == seed
+        assert Path(config.out) == tmp_path / "runs" / arm.name / f"seed{seed}"
+    with pytest.raises(ValueError, match="data"):
+        E.train_configs(exp, "coco", [0], tmp_path)
+
+
+def test_paper_tables_are_the_papers():
+    # a few cells of Tables 3–5, as printed in the paper
+    assert E.PAPER_TABLE3["proposed"] == {"AP50": 44.7, "AP75": 24.0, "AP": 24.2}
+    assert E.PAPER_TABLE3["baseline"]["AP75"] is None
+    assert E.PAPER_TABLE4["laplace_upper"]["AP75"] == 23.3
+    assert E.PAPER_TABLE5["log"] == E.PAPER_TABLE3["implemented"]
+    text = E.paper_table("table3").to_markdown()
+    assert "paper" in text.lower() and "24.2" in text
+
+
+# --------------------------------------------------------------------------------------------- summaries and plots
+def _fake_results(points):
+    """Results of a noise study with given (b1, label scale, AP75 mean, half width) summaries."""
+    summary = tuple({"experiment": "noise-study", "arm": f"{b}-{ls}", "label": "", "label_noise": b,
+                     "label_scale": ls, "n_seeds": 3,
+                     **{m: Summary(mean=v, half_width=hw, n=3, std=1.0, confidence=0.95) for m in E.METRICS}}
+                    for b, ls, v, hw in points)
+    return E.Results(experiment={"name": "noise-study", "title": "t", "paper": None}, scale={"name": "lab"},
+                     provenance={}, rows=(), summary=summary)
+
+
+def test_best_label_scales_picks_the_highest_mean():
+    res = _fake_results([(0.05, "1/40", 0.30, 0.01), (0.05, "1/20", 0.50, 0.01), (0.05, "1/10", 0.40, 0.01),
+                         (0.0, "1/40", 0.70, 0.01), (0.0, "1/20", 0.60, 0.01)])
+    best = {b["label_noise"]: b for b in E.best_label_scales(res, "AP75")}
+    assert best[0.05]["best_label_scale"] == 0.05 and best[0.05]["ratio_to_noise"] == pytest.approx(1.0)
+    assert best[0.0]["best_label_scale"] == 0.025 and best[0.0]["ratio_to_noise"] is None
+
+
+def test_plot_noise_study_draws_one_line_and_band_per_noise():
+    res = _fake_results([(b, ls, 0.5, 0.05) for b in (0.0, 0.1) for ls in ("1/40", "1/10")])
+    fig = E.plot_noise_study(res, "AP75")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 + 1  # two curves, one α·σ = b₁ marker (b₁ = 0 has none on a log axis)
+    assert len(ax.collections) == 2
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="metric"):
+        E.plot_noise_study(res, "AP99")
+
+
+# --------------------------------------------------------------------------------------------- end to end (smoke)
+def _check_result_files(folder: Path, experiment: str, n_arms: int, n_seeds: int = 1) -> dict:
+    with open(folder / "runs.csv", newline="") as f:
+        runs = list(csv.DictReader(f))
+    with open(folder / "summary.csv", newline="") as f:
+        summary = list(csv.DictReader(f))
+    assert tuple(runs[0]) == E.RUN_COLUMNS and tuple(summary[0]) == E.SUMMARY_COLUMNS
+    assert len(runs) == n_arms * n_seeds and len(summary) == n_arms
+    for row in runs:
+        assert row["experiment"] == experiment
+        assert all(0.0 <= float(row[m]) <= 1.0 for m in E.METRICS)
+        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        assert float(row["AP75"]) == metrics["AP75"]  # the table carries the run's own COCOeval numbers
+    data = json.loads((folder / "results.json").read_text())
+    prov = data["provenance"]
+    assert len(prov["git_commit"]) == 40 and prov["device"] == "cpu" and prov["date"].startswith("20")
+    assert len(data["configs"]) == n_arms * n_seeds
+    for config, row in zip(data["configs"], runs):  # the exact config each run was trained with
+        assert json.loads((Path(row["run_dir"]) / "config.json").read_text()) == config
+    return data
+
+
+def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monkeypatch):
+    from labkit.__main__ import main
+
+    out = tmp_path / "t4"
+    assert main(["experiment", "table4", "--scale", "smoke", "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "measured here" in printed and "The paper's Table 4" in printed
+    data = _check_result_files(out, "table4", 2)
+    assert [c["box_losses"]["rpn"]["form"] for c in data["configs"]] == ["implementation", "laplace_upper"]
+
+    import labkit.detection.train as train_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run with the same config must be reused, not retrained")
+
+    monkeypatch.setattr(train_module, "train", no_training)
+    again = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
+    assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
+
+
+def _execute(notebook: Path, out: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    params = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert params and all(c.cell_type != "code" for c in nb.cells[:params[0]]), "first code cell: parameters"
+    assert 'SCALE = "smoke"' in nb.cells[params[0]].source and 'DEVICE = "auto"' in nb.cells[params[0]].source
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, "notebooks are stored without outputs"
+            assert "sys.path" not in cell.source
+    # what papermill does: a cell after the parameters overriding them
+    nb.cells.insert(params[0] + 1, nbformat.v4.new_code_cell(f"OUT = {str(out)!r}\nDEVICE = 'cpu'"))
+    NotebookClient(nb, kernel_name="python3", timeout=600,
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+
+
+@pytest.mark.slow
+def test_notebook_05_runs_tables_3_to_5_in_smoke_mode(tmp_path):
+    _execute(NOTEBOOKS / "05_faster_rcnn_experiments.ipynb", tmp_path)
+    for name, arms in (("table3", 3), ("table4", 2), ("table5", 2)):
+        _check_result_files(tmp_path / name, name, arms)
+
+
+@pytest.mark.slow
+def test_notebook_06_runs_the_noise_study_in_smoke_mode(tmp_path):
+    _execute(NOTEBOOKS / "06_label_noise_study.ipynb", tmp_path)
+    grid = E.SCALES["smoke"]
+    data = _check_result_files(tmp_path / "noise-study", "noise-study",
+                               len(grid.label_noises) * len(grid.label_scales))
+    assert {s["label_noise"] for s in data["summary"]} == set(grid.label_noises)
