@@ -363,3 +363,68 @@ def test_cli_errors_name_the_argument(capsys):
     with pytest.raises(SystemExit):
         main("suggest --label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework yolo".split())
     assert "detectron2" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# calculator widget, density plot, notebook 04
+# ---------------------------------------------------------------------------------------------------------------
+def test_calculator_slider_to_snippet():
+    from labkit.interpret_widgets import calculator
+
+    calc = calculator("proposed", "detectron2")
+    assert "cfg.MODEL.RPN.BBOX_REG_WEIGHTS = (20.0, 20.0, 10.0, 10.0)" in calc.output.value
+    # 10 % label noise on the RPN's x with the ratio linked (1/4): σ_x = 1/10, prediction follows to 40 %
+    calc.sliders["rpn", "label", "x"].value = 10.0
+    assert calc.sliders["rpn", "prediction", "x"].value == 40.0
+    assert "cfg.MODEL.RPN.BBOX_REG_WEIGHTS = (10.0, 20.0, 10.0, 10.0)" in calc.output.value
+    # halving the detection stage's ratio halves its λ (σ = label/α unchanged)
+    calc.sliders["detection", "prediction", "y"].value = 40.0
+    assert calc.sliders["detection", "prediction", "x"].value == 40.0
+    calc.framework.value = "labkit"
+    assert "detection: λ = 1/8, α = 1" in calc.output.value
+    assert calc.image.value[:4] == b"\x89PNG"
+    # unlinked, a ratio no single λ can give is reported, not silently fixed
+    calc.linked.value = False
+    calc.sliders["rpn", "prediction", "h"].value = 33.0
+    assert "single lam" in calc.output.value and "h: 10/33" in calc.output.value
+
+
+def test_density_plot_draws_the_laplace_densities():
+    from labkit.densities import laplace_pdf
+    from labkit.interpret_widgets import plot_implied_densities
+
+    fig = plot_implied_densities([0.05, 0.05, 0.1, 0.1], [0.2, 0.2, 0.4, 0.4], anchor=(1.0, 0.5))
+    ax = fig.axes[0]
+    label_line = ax.get_lines()[0]
+    x, y = label_line.get_data()
+    # the label curve is the Laplace density of scale 0.05 standing on the box's bottom edge, peak scaled to 0.9·h_a
+    want = -0.25 + 0.9 * 0.5 * laplace_pdf(x, 0.0, 0.05) / laplace_pdf(0.0, 0.0, 0.05)
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    assert x[np.argmax(y)] == pytest.approx(0.0, abs=0.01)
+    with pytest.raises(ValueError, match="prediction_scales"):
+        plot_implied_densities([0.05] * 4, [0.2, 0.2, -1, 0.2])
+
+
+def test_notebook_04_runs_in_smoke_mode():
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    nb = nbformat.read(notebooks / "04_interpreting_faster_rcnn.ipynb", as_version=4)
+    assert nb.metadata.kernelspec == {"name": "python3", "display_name": "Python 3 (labkit)", "language": "python"}
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    assert "parameters" in nb.cells[code[0]].metadata.get("tags", [])
+    for i in code:
+        assert not nb.cells[i].outputs and nb.cells[i].execution_count is None
+        assert "sys.path" not in nb.cells[i].source
+    nb.cells.insert(code[0] + 1, nbformat.v4.new_code_cell("SMOKE = True"))  # what papermill does
+    NotebookClient(nb, kernel_name="python3", timeout=300,
+                   resources={"metadata": {"path": str(notebooks)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "2w_a/5" in html  # Table 2 rendered
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "cfg.MODEL.RPN.SMOOTH_L1_BETA" in text

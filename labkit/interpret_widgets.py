@@ -1,0 +1,218 @@
+"""The calculator of notebook 04: noise sliders → λ, α, σ → a framework's config snippet, and the implied densities.
+
+:func:`plot_implied_densities` draws the two Laplace densities of Section 5 (label noise around the ground truth,
+prediction noise around the prediction; eqs. 16–17 via :func:`labkit.densities.laplace_pdf`) over an anchor box.
+:class:`Calculator` wraps :func:`labkit.interpret.suggest_stage` and :func:`labkit.frameworks.export` in sliders;
+setting a slider's ``value`` from Python runs the same update as dragging it, which is how the tests drive it.
+"""
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from typing import Any, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+
+from labkit import frameworks, interpret
+from labkit.densities import laplace_pdf
+from labkit.interpret import COORDINATES, STAGES
+
+__all__ = ["plot_implied_densities", "figure_png", "Calculator", "calculator"]
+
+#: slider range and step, in % of the anchor size
+PERCENT_RANGE = (0.5, 200.0)
+PERCENT_STEP = 0.5
+#: the framework selector's options: "labkit" prints λ, α, σ themselves
+TARGETS = ("labkit",) + frameworks.FRAMEWORKS
+
+
+def _check_scales(name: str, values: Sequence[float]) -> np.ndarray:
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    if arr.shape != (4,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be four finite positive scales (x, y, w, h) in anchor sizes, got {values!r}")
+    return arr
+
+
+def plot_implied_densities(label_scales: Sequence[float], prediction_scales: Sequence[float], *,
+                           anchor: tuple[float, float] = (1.0, 0.6), ax: Any = None, title: str | None = None):
+    """The label-noise and prediction-noise Laplace densities of the box centre, drawn over an anchor box.
+
+    ``label_scales`` / ``prediction_scales``: (x, y, w, h) in anchor sizes (a column of Table 2). The anchor
+    (``anchor`` = (w_a, h_a)) is centred at 0; the x-centre densities stand on its bottom edge, the y-centre
+    densities on its left edge, each scaled so the taller peak reaches across the box. The dashed boxes show the
+    ground truth widened by one label scale of w and h. Returns the matplotlib ``Figure``.
+    """
+    labels, predictions = _check_scales("label_scales", label_scales), _check_scales("prediction_scales",
+                                                                                      prediction_scales)
+    w_a, h_a = (float(v) for v in anchor)
+    if ax is None:
+        from matplotlib.figure import Figure  # no pyplot: nothing registered globally
+
+        ax = Figure(figsize=(6.0, 4.2), layout="constrained").subplots()
+    ax.add_patch(_rectangle((-w_a / 2, -h_a / 2), w_a, h_a, edgecolor="black", facecolor="none", lw=2,
+                            label="anchor"))
+    grow_w, grow_h = labels[2] * w_a, labels[3] * h_a
+    ax.add_patch(_rectangle((-(w_a + grow_w) / 2, -(h_a + grow_h) / 2), w_a + grow_w, h_a + grow_h,
+                            edgecolor="grey", facecolor="none", ls="--", lw=1, label="± label scale of w, h"))
+    styles = (("label noise", labels, "tab:blue"), ("prediction noise", predictions, "tab:orange"))
+    s = np.linspace(-1.5, 1.5, 601)
+    peak = max(float(laplace_pdf(0.0, 0.0, b)) for b in (labels[0] * w_a, predictions[0] * w_a))
+    peak_y = max(float(laplace_pdf(0.0, 0.0, b)) for b in (labels[1] * h_a, predictions[1] * h_a))
+    for name, scales, color in styles:
+        px = laplace_pdf(s * w_a, 0.0, scales[0] * w_a)
+        ax.plot(s * w_a, -h_a / 2 + 0.9 * h_a * px / peak, color=color,
+                label=f"{name}: x {100 * scales[0]:.3g}% w_a, y {100 * scales[1]:.3g}% h_a")
+        py = laplace_pdf(s * h_a, 0.0, scales[1] * h_a)
+        ax.plot(-w_a / 2 + 0.9 * w_a * py / peak_y, s * h_a, color=color, ls=":")
+    ax.set_xlim(-1.5 * w_a, 1.5 * w_a)
+    ax.set_ylim(-1.2 * h_a, 1.2 * h_a)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x − x* (image units; anchor width w_a = %g)" % w_a)
+    ax.set_ylabel("y − y*")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(title or "noise implied by the box loss, over the anchor")
+    return ax.figure
+
+
+def _rectangle(xy, width, height, **kwargs):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, width, height, **kwargs)
+
+
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes (for ``widgets.Image`` or ``IPython.display.Image``)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def _percent(fraction: Fraction) -> float:
+    return float(fraction) * 100.0
+
+
+def _fraction(percent: float) -> Fraction:
+    return Fraction(repr(round(float(percent), 6))) / 100
+
+
+class Calculator(widgets.VBox):
+    """Sliders for label and prediction noise (% of the anchor size) per stage and coordinate, α per stage, and a
+    framework selector; shows λ, α, σ and the framework's snippet, and the implied densities of one stage.
+
+    With ``linked`` on (default) a stage keeps one ratio label/prediction for all coordinates, as one λ and one α
+    require: moving a prediction slider sets that ratio, moving a label slider moves its prediction along.
+    """
+
+    def __init__(self, preset: str = "proposed", framework: str = "detectron2") -> None:
+        start = interpret.get_preset(preset)
+        interpret._check_choice("framework", framework, TARGETS)
+        self._busy = False
+        self.sliders: dict[tuple[str, str, str], widgets.FloatSlider] = {}
+        self.ratio: dict[str, Fraction] = {}
+        self.alpha: dict[str, widgets.Text] = {}
+        tabs = []
+        for stage in STAGES:
+            labels, predictions = interpret.stage_scales(start.stage(stage))
+            self.ratio[stage] = labels[0] / predictions[0]
+            rows = []
+            for kind, values in (("label", labels), ("prediction", predictions)):
+                for c, v in zip(COORDINATES, values):
+                    slider = widgets.FloatSlider(value=_percent(v), min=PERCENT_RANGE[0], max=PERCENT_RANGE[1],
+                                                 step=PERCENT_STEP, description=f"{kind} {c} (%)",
+                                                 readout_format=".1f", continuous_update=False,
+                                                 style={"description_width": "120px"})
+                    slider.observe(self._on_slider(stage, kind, c), names="value")
+                    self.sliders[stage, kind, c] = slider
+                    rows.append(slider)
+            alpha = widgets.Text(value=str(start.stage(stage).alpha), description="α", continuous_update=False)
+            alpha.observe(lambda _change: self.refresh(), names="value")
+            self.alpha[stage] = alpha
+            tabs.append(widgets.VBox([alpha, *rows]))
+        self.tabs = widgets.Tab(children=tabs, titles=STAGES)
+        self.linked = widgets.Checkbox(value=True, description="one label/prediction ratio per stage")
+        self.framework = widgets.Dropdown(options=TARGETS, value=framework, description="framework")
+        self.plot_stage = widgets.ToggleButtons(options=STAGES, value="rpn", description="plot")
+        self.output = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        for w in (self.framework, self.plot_stage):
+            w.observe(lambda _change: self.refresh(), names="value")
+        self.linked.observe(self._on_link, names="value")
+        super().__init__([widgets.HBox([self.framework, self.linked]), self.tabs, self.output, self.plot_stage,
+                          self.image])
+        self.add_class("labkit-calculator")
+        self.refresh()
+
+    # --- the values the sliders stand for -------------------------------------------------------------------
+    def scales(self, stage: str) -> tuple[list[Fraction], list[Fraction]]:
+        """(labels, predictions) of ``stage`` in anchor sizes; when linked, predictions follow the stage's ratio
+        exactly (the sliders only show them rounded)."""
+        labels = [_fraction(self.sliders[stage, "label", c].value) for c in COORDINATES]
+        if self.linked.value:
+            return labels, [lab / self.ratio[stage] for lab in labels]
+        return labels, [_fraction(self.sliders[stage, "prediction", c].value) for c in COORDINATES]
+
+    def settings(self) -> dict[str, interpret.StageSettings]:
+        """λ, α, σ per stage; raises ``ValueError`` (shown in the widget) when the sliders ask for the impossible."""
+        out = {}
+        for stage in STAGES:
+            labels, predictions = self.scales(stage)
+            try:
+                out[stage] = interpret.suggest_stage(labels, predictions, alpha=self.alpha[stage].value)
+            except ValueError as exc:
+                raise ValueError(f"{stage}: {exc}") from None
+        return out
+
+    def snippet(self) -> str:
+        stages = self.settings()
+        if self.framework.value == "labkit":
+            return "\n".join(f"{s}: λ = {st.lam}, α = {st.alpha}, σ = ({', '.join(map(str, st.sigmas))})"
+                             for s, st in stages.items())
+        return frameworks.export(stages, self.framework.value).snippet
+
+    # --- events -------------------------------------------------------------------------------------------
+    def _on_slider(self, stage: str, kind: str, coordinate: str):
+        def handler(_change) -> None:
+            if self._busy:
+                return
+            if self.linked.value:
+                if kind == "prediction":
+                    self.ratio[stage] = (_fraction(self.sliders[stage, "label", coordinate].value)
+                                         / _fraction(self.sliders[stage, "prediction", coordinate].value))
+                self._show_linked_predictions(stage)
+            self.refresh()
+        return handler
+
+    def _on_link(self, change) -> None:
+        if change["new"]:  # re-linking: every coordinate takes the x coordinate's ratio
+            for stage in STAGES:
+                self.ratio[stage] = (_fraction(self.sliders[stage, "label", "x"].value)
+                                     / _fraction(self.sliders[stage, "prediction", "x"].value))
+                self._show_linked_predictions(stage)
+        self.refresh()
+
+    def _show_linked_predictions(self, stage: str) -> None:
+        self._busy = True
+        try:
+            for c, pred in zip(COORDINATES, self.scales(stage)[1]):
+                self.sliders[stage, "prediction", c].value = min(max(_percent(pred), PERCENT_RANGE[0]),
+                                                                 PERCENT_RANGE[1])
+        finally:
+            self._busy = False
+
+    def refresh(self) -> None:
+        import html
+
+        try:
+            text = self.snippet()
+            self.output.value = f"<pre>{html.escape(text)}</pre>"
+        except (ValueError, TypeError) as exc:
+            self.output.value = f"<pre style='color:#b00'>{html.escape(str(exc))}</pre>"
+        labels, predictions = self.scales(self.plot_stage.value)
+        fig = plot_implied_densities(labels, predictions, title=f"{self.plot_stage.value}: implied noise")
+        self.image.value = figure_png(fig)
+
+
+def calculator(preset: str = "proposed", framework: str = "detectron2") -> Calculator:
+    """The calculator widget, starting from a Table 1 preset's noise scales."""
+    return Calculator(preset, framework)
