@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "suggest": "labkit.frameworks",
     "figures": "labkit.figures",
     "experiment": "labkit.experiments",
+    "report": "labkit.report",
+    "serve": "labkit.launch",
 }
 
 
