@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import sympy
 
+import asyncio
+from pathlib import Path
+
 import mpmath
+import nbclient
+import nbformat
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -245,3 +250,46 @@ def test_require_raises_on_a_failed_step():
 def test_check_bounds_rejects_bad_n():
     with pytest.raises(ValueError, match="n"):
         bounds.check_bounds_numerically(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebooks 02 and 03, smoke mode, both kernels at once (each is one process; the machine has two cores)
+# ---------------------------------------------------------------------------------------------------------------
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SYMBOLIC_NOTEBOOKS = ("02_laplace_kl_derivation.ipynb", "03_huber_bounds_proofs.ipynb")
+
+
+def _smoke(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert cell.cell_type == "code" and nb.cells.index(cell) == next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code"), "the first code cell must be the parameters cell"
+    cell.source += '\nSCALE = "smoke"'
+    return nb
+
+
+def test_notebooks_are_stored_clean():
+    for name in SYMBOLIC_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3 (labkit)",
+                                             "language": "python"}
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert c.outputs == [] and c.execution_count is None, name
+                assert "sys.path" not in c.source
+
+
+def test_notebooks_run_top_to_bottom_in_smoke_mode():
+    nbs = [_smoke(nbformat.read(NOTEBOOKS / name, as_version=4)) for name in SYMBOLIC_NOTEBOOKS]
+    clients = [nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
+                                       resources={"metadata": {"path": str(NOTEBOOKS)}}) for nb in nbs]
+
+    async def run_all():
+        await asyncio.gather(*(c.async_execute() for c in clients))
+
+    asyncio.run(run_all())
+    for name, nb in zip(SYMBOLIC_NOTEBOOKS, nbs):
+        latex = [o["data"]["text/latex"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                 if "text/latex" in o.get("data", {})]
+        assert len(latex) > 20, name  # every step displayed
+    assert any("(27)" in o["data"].get("text/latex", "") for c in nbs[1].cells if c.cell_type == "code"
+               for o in c.outputs if "data" in o)

@@ -16,7 +16,6 @@ import numpy as np
 import sympy
 from sympy import exp, log
 
-from labkit import losses
 from labkit.symbolic.kl import laplace_kl_loss_expr as D
 from labkit.symbolic.series import huber_expr
 from labkit.symbolic.steps import Step, is_zero, tex
@@ -261,6 +260,8 @@ def check_bounds_numerically(n: int = 10**6, seed: int = 0) -> BoundsCheck:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got n={n!r}")
+    from labkit import losses  # imported here: torch costs seconds, and only this check needs it
+
     rng = np.random.default_rng(seed)
     a = 10.0 ** rng.uniform(-3, 3, n)
     half = n // 2

@@ -37,6 +37,9 @@ class Step:
         """The statement tagged with its equation number, ready for ``IPython.display.Math``."""
         return rf"{self.statement} \qquad ({self.eq})"
 
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
 
 class StepFailed(AssertionError):
     """A step of a derivation or proof did not hold."""
