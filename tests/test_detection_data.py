@@ -27,7 +27,7 @@ from labkit.detection import synthetic
 from labkit.detection.data import (CLIPPED_TO_IMAGE, DEFAULT_SYNTHETIC, SKIP_CROWD, SKIP_DEGENERATE, SKIP_OUTSIDE,
                                    SKIP_UNKNOWN_CATEGORY, SKIP_UNKNOWN_IMAGE, RandomHorizontalFlip, collate_fn,
                                    load_dataset, make_loader)
-from labkit.detection.synthetic import SHAPES, clip_boxes, generate_synthetic, laplace_label_noise
+from labkit.detection.synthetic import SHAPES, clip_boxes, ensure_synthetic, generate_synthetic, laplace_label_noise
 
 SMALL = dict(n_train=10, n_val=4, seed=3, image_size=64, workers=1)
 
@@ -87,6 +87,16 @@ def test_regenerating_removes_stale_images_and_refuses_foreign_folders(tmp_path)
 def test_generator_rejects_bad_settings_by_name(tmp_path, bad, name):
     with pytest.raises(ValueError, match=name):
         generate_synthetic(tmp_path / "x", **{**SMALL, **bad})
+
+
+def test_ensure_synthetic_draws_only_when_settings_change(tmp_path):
+    out = ensure_synthetic(tmp_path / "e", **SMALL)
+    stamp = (out / "synth.json").stat().st_mtime_ns
+    ensure_synthetic(out, **SMALL)
+    assert (out / "synth.json").stat().st_mtime_ns == stamp
+    ensure_synthetic(out, **{**SMALL, "n_val": 2})
+    assert json.loads((out / "synth.json").read_text())["settings"]["n_val"] == 2
+    assert len(list((out / "val").glob("*.png"))) == 2
 
 
 def test_default_location_is_the_project_data_folder():
@@ -271,6 +281,17 @@ def test_synthetic_split_reads_the_same_through_voc_xml(synth, tmp_path):
     assert len(a) == len(b) == 4 and not a.skipped and not b.skipped
     for (ia, ta), (ib, tb) in zip(a, b):
         assert torch.equal(ia, ib) and torch.equal(ta["boxes"], tb["boxes"]) and torch.equal(ta["labels"], tb["labels"])
+
+
+def test_coco_2014_split_names_and_voc_default_classes(tmp_path):
+    ds = load_dataset(write_coco(tmp_path / "coco", split="val2014"), "val2014")
+    assert ds.split == "val2014" and ds.image_dir == tmp_path / "coco" / "val2014" and len(ds) == 2
+    root = write_voc(tmp_path / "voc")
+    (root / "labels.txt").unlink()  # without labels.txt: the 20 Pascal VOC classes, in their usual order
+    ds = load_dataset(root, "val")
+    assert len(ds.categories) == 20 and ds.categories[7] == "cat" and ds.categories[11] == "dog"
+    assert ds[0][1]["labels"].tolist() == [8, 12]
+    assert ds.skipped[SKIP_UNKNOWN_CATEGORY] == 1  # the zebra; bird, cat and dog are VOC classes
 
 
 def test_unknown_image_ids_are_counted(tmp_path):
