@@ -10,6 +10,8 @@ import sys
 
 # command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS: dict[str, str] = {
+    "train": "labkit.detection.train",
+    "evaluate": "labkit.detection.evaluate",
     "data": "labkit.detection.data_cli",
     "interpret": "labkit.interpret",
     "suggest": "labkit.frameworks",

@@ -1,0 +1,153 @@
+"""A training run's configuration as data (one frozen dataclass, saved as ``config.json`` and in every checkpoint)
+and the atomic JSON writer for the run directory's files.
+
+The box losses are stored resolved (both stages' Table 1 numbers as exact fractions, loss form, size target), so a
+run directory alone says how it was made even if a preset changes later.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from labkit.detection.losses import LOG, LOSS_FORMS, SIZE_TARGETS, BoxLosses, from_preset
+from labkit.detection.model import MODEL_NAMES
+
+__all__ = ["DEVICES", "TrainConfig", "read_config", "write_json_atomic"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Learning rate: SGD with linear warm-up from ``lr·warmup_factor`` over
+    ``warmup_iters`` iterations, then ×``lr_gamma`` at each fraction of ``iters`` in ``lr_steps`` (torchvision's
+    detection reference recipe, counted in iterations). ``batch_size`` is the global batch (split across DDP ranks)."""
+
+    data: str
+    out: str
+    model: str = "lab"
+    preset: str = "proposed"
+    loss_form: str | None = None  # None: each preset stage's own reading (Table 1)
+    size_target: str = LOG
+    box_losses: Mapping[str, Any] | None = None  # filled from preset/loss_form/size_target when None
+    iters: int = 1000
+    batch_size: int = 8
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iters: int = 100
+    warmup_factor: float = 1e-3
+    lr_steps: tuple[float, ...] = (0.7, 0.9)
+    lr_gamma: float = 0.1
+    image_size: int | None = None
+    hflip: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # CUDA only
+    workers: int = 0
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    train_split: str = "train"
+    val_split: str | None = "val"
+    weights: str | None = None
+    evaluate: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)  # free-form notes (e.g. the experiment that made the run)
+
+    def __post_init__(self) -> None:
+        for name in ("iters", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("warmup_iters", "workers", "seed"):
+            _check_int(name, getattr(self, name), 0)
+        for name, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, math.inf),
+                                ("warmup_factor", 0, 1), ("lr_gamma", 0, 1), ("hflip", 0, 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number in [{low}, {high}], got {name}={value!r}")
+        steps = tuple(self.lr_steps)
+        if any(not isinstance(s, (int, float)) or not 0 < s < 1 for s in steps) or list(steps) != sorted(steps):
+            raise ValueError(f"lr_steps must be increasing fractions of iters in (0, 1), got lr_steps={self.lr_steps!r}")
+        object.__setattr__(self, "lr_steps", steps)
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be one of {MODEL_NAMES}, got model={self.model!r}")
+        if self.loss_form is not None and self.loss_form not in LOSS_FORMS:
+            raise ValueError(f"loss_form must be one of {LOSS_FORMS}, got loss_form={self.loss_form!r}")
+        if self.size_target not in SIZE_TARGETS:
+            raise ValueError(f"size_target must be one of {SIZE_TARGETS}, got size_target={self.size_target!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got device={self.device!r}")
+        if self.image_size is not None:
+            _check_int("image_size", self.image_size, 32)
+        if self.box_losses is None:
+            losses = from_preset(self.preset, form=self.loss_form, size_target=self.size_target)
+        else:
+            losses = BoxLosses.from_dict(self.box_losses)
+        object.__setattr__(self, "box_losses", losses.to_dict())
+        object.__setattr__(self, "data", str(self.data))
+        object.__setattr__(self, "out", str(self.out))
+
+    @property
+    def losses(self) -> BoxLosses:
+        return BoxLosses.from_dict(self.box_losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["lr_steps"] = list(self.lr_steps)
+        out["extra"] = dict(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training-config keys {unknown}; expected some of {sorted(known)}")
+        values = dict(data)
+        if "lr_steps" in values:
+            values["lr_steps"] = tuple(values["lr_steps"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes``; changing the preset, loss form or size target re-resolves the box losses."""
+        if {"preset", "loss_form", "size_target"} & set(changes) and "box_losses" not in changes:
+            changes["box_losses"] = None
+        return replace(self, **changes)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {name}={value!r}")
+
+
+def read_config(run_dir: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in ``run_dir/config.json``."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"run: no config.json in {run_dir} (expected a run directory written by `train`)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"run: {path} is not valid JSON: {exc}") from None
+    return TrainConfig.from_dict(data)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``: readers never see half a file."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,142 @@
+"""COCO evaluation of a detector: pycocotools' ``COCOeval`` through its API (AP, AP50, AP75 and all 12 stats).
+
+``python -m labkit evaluate --run runs/NAME`` rebuilds the run's model from ``config.json``, loads its last
+checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+__all__ = ["STAT_NAMES", "predict", "coco_stats", "evaluate", "evaluate_run", "add_arguments", "run"]
+
+#: COCOeval.stats, in order (areas: small < 32², medium < 96², large; AR at 1, 10, 100 detections per image)
+STAT_NAMES = (
+    "AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+    "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large",
+)
+
+
+def _check_dataset(dataset: Any) -> None:
+    for attr in ("coco", "label_to_category_id"):
+        if not hasattr(dataset, attr):
+            raise TypeError(f"dataset must have a `{attr}` attribute (a labkit.detection.data.DetectionDataset), "
+                            f"got {type(dataset).__name__}")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | None = None, batch_size: int = 4,
+            progress: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
+    """Run ``model`` (eval mode) over ``dataset``; return COCO-format results (xywh boxes, category ids, scores)
+    and the image ids seen."""
+    from tqdm.auto import tqdm
+
+    _check_dataset(dataset)
+    if device is None:
+        device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                         collate_fn=lambda batch: tuple(zip(*batch)))
+    was_training = model.training
+    model.eval()
+    results, image_ids = [], []
+    try:
+        for images, targets in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            outputs = model([im.to(device) for im in images])
+            for target, out in zip(targets, outputs):
+                image_id = int(target["image_id"])
+                image_ids.append(image_id)
+                boxes = out["boxes"].detach().float().cpu().clone()  # never edit the model's output
+                boxes[:, 2:] -= boxes[:, :2]  # xyxy -> xywh
+                for box, label, score in zip(boxes.tolist(), out["labels"].tolist(), out["scores"].tolist()):
+                    results.append({"image_id": image_id, "category_id": dataset.label_to_category_id[int(label)],
+                                    "bbox": [round(v, 3) for v in box], "score": round(score, 5)})
+    finally:
+        model.train(was_training)
+    return results, image_ids
+
+
+def coco_stats(coco_gt: Any, results: list[dict[str, Any]], image_ids: Iterable[int]) -> dict[str, float]:
+    """The 12 ``COCOeval`` bbox stats of ``results`` against ``coco_gt`` on ``image_ids``, named by STAT_NAMES."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    quiet = io.StringIO()  # pycocotools prints its progress and the summary table
+    with contextlib.redirect_stdout(quiet):
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:  # loadRes cannot take an empty list; an empty result set scores 0 where there is ground truth
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"],
+                               "annotations": []}
+            coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator.params.imgIds = sorted(set(int(i) for i in image_ids))
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
+
+
+def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | None = None, batch_size: int = 4,
+             progress: bool = False) -> dict[str, Any]:
+    """COCO bbox evaluation of ``model`` on ``dataset`` (a DetectionDataset: items (image, target), ``.coco``
+    ground truth, ``.label_to_category_id``). Returns the 12 stats (AP, AP50, AP75, …) plus ``num_images``,
+    ``num_detections`` and ``seconds``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got batch_size={batch_size!r}")
+    start = time.perf_counter()
+    results, image_ids = predict(model, dataset, device=device, batch_size=batch_size, progress=progress)
+    stats = coco_stats(dataset.coco, results, image_ids)
+    stats.update(num_images=len(image_ids), num_detections=len(results), seconds=time.perf_counter() - start)
+    return stats
+
+
+def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "auto", batch_size: int = 4,
+                 progress: bool = False) -> dict[str, Any]:
+    """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write
+    ``run_dir/metrics.json``. Returns the metrics."""
+    from labkit.detection.config import read_config, write_json_atomic
+    from labkit.detection.data import load_dataset
+    from labkit.detection.model import build_model
+    from labkit.detection.train import latest_checkpoint, resolve_device
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    split = split or config.val_split
+    if not split:
+        raise ValueError(f"split: the run {run_dir} has no val_split; pass split=")
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"run: no checkpoint in {run_dir / 'checkpoints'} (has the run trained?)")
+    dev = resolve_device(device)
+    dataset = load_dataset(config.data, split=split)
+    model = build_model(config.model, len(dataset.categories) + 1, config.losses, image_size=config.image_size,
+                        weights=checkpoint)
+    metrics = evaluate(model.to(dev), dataset, device=dev, batch_size=batch_size, progress=progress)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    metrics.update(split=split, checkpoint=checkpoint.name, iteration=int(state["iteration"]))
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command line: python -m labkit evaluate --run runs/NAME
+# ---------------------------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, type=Path, help="run directory written by `train`")
+    parser.add_argument("--split", default=None, help="dataset split (default: the run's val_split)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=4)
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = evaluate_run(args.run, split=args.split, device=args.device, batch_size=args.batch_size, progress=True)
+    print(" ".join(f"{k}={metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")))
+    print(f"wrote {Path(args.run) / 'metrics.json'}")
+    return 0
