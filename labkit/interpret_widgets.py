@@ -108,6 +108,7 @@ class Calculator(widgets.VBox):
         start = interpret.get_preset(preset)
         interpret._check_choice("framework", framework, TARGETS)
         self._busy = False
+        self._drawn: tuple | None = None
         self.sliders: dict[tuple[str, str, str], widgets.FloatSlider] = {}
         self.ratio: dict[str, Fraction] = {}
         self.alpha: dict[str, widgets.Text] = {}
@@ -209,8 +210,11 @@ class Calculator(widgets.VBox):
         except (ValueError, TypeError) as exc:
             self.output.value = f"<pre style='color:#b00'>{html.escape(str(exc))}</pre>"
         labels, predictions = self.scales(self.plot_stage.value)
-        fig = plot_implied_densities(labels, predictions, title=f"{self.plot_stage.value}: implied noise")
-        self.image.value = figure_png(fig)
+        key = (self.plot_stage.value, tuple(labels), tuple(predictions))
+        if key != self._drawn:  # drawing costs more than the rest: only when the plotted scales change
+            fig = plot_implied_densities(labels, predictions, title=f"{self.plot_stage.value}: implied noise")
+            self.image.value = figure_png(fig)
+            self._drawn = key
 
 
 def calculator(preset: str = "proposed", framework: str = "detectron2") -> Calculator:

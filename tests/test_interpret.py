@@ -13,7 +13,6 @@ import torch.nn.functional as Fn
 from hypothesis import given, settings, strategies as st
 
 from labkit import frameworks, interpret
-from labkit.__main__ import main
 from labkit.losses import huber
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -339,16 +338,31 @@ def test_snippets_carry_the_knobs():
 # ---------------------------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------------------------
+def _cli(module, argv):
+    """Run one command through its own parser (``main`` would import every command's module)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv))
+
+
+def test_cli_commands_are_registered():
+    from labkit.__main__ import COMMANDS
+
+    assert COMMANDS["interpret"] == "labkit.interpret" and COMMANDS["suggest"] == "labkit.frameworks"
+
+
 def test_cli_interpret_prints_the_presets_columns(capsys):
-    assert main(["interpret", "--preset", "proposed"]) == 0
+    assert _cli(interpret, ["--preset", "proposed"]) == 0
     out = capsys.readouterr().out
     assert "proposed/rpn" in out and "implemented" not in out
     assert "2w_a/5" in out and "w_a/20" in out
 
 
 def test_cli_suggest_prints_the_snippet(capsys):
-    argv = "suggest --label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework detectron2".split()
-    assert main(argv) == 0
+    argv = "--label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework detectron2".split()
+    assert _cli(frameworks, argv) == 0
     out = capsys.readouterr().out
     assert "λ = 1/4, α = 1" in out
     assert "cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (20.0, 20.0, 20.0, 20.0)" in out
@@ -356,12 +370,12 @@ def test_cli_suggest_prints_the_snippet(capsys):
 
 
 def test_cli_errors_name_the_argument(capsys):
-    assert main("suggest --label-noise -1 --prediction-noise 0.2 --alpha 1".split()) == 2
+    assert _cli(frameworks, "--label-noise -1 --prediction-noise 0.2 --alpha 1".split()) == 2
     assert "--label-noise" in capsys.readouterr().err
-    assert main("suggest --label-noise 0.05 --prediction-noise 0.2".split()) == 2
+    assert _cli(frameworks, "--label-noise 0.05 --prediction-noise 0.2".split()) == 2
     assert "alpha= or sigma=" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main("suggest --label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework yolo".split())
+        _cli(frameworks, "--label-noise 0.05 --prediction-noise 0.2 --alpha 1 --framework yolo".split())
     assert "detectron2" in capsys.readouterr().err
 
 
