@@ -49,7 +49,7 @@ def plot_implied_densities(label_scales: Sequence[float], prediction_scales: Seq
     if ax is None:
         from matplotlib.figure import Figure  # no pyplot: nothing registered globally
 
-        ax = Figure(figsize=(6.0, 4.2), layout="constrained").subplots()
+        ax = Figure(figsize=(8.5, 4.2), layout="constrained").subplots()
     ax.add_patch(_rectangle((-w_a / 2, -h_a / 2), w_a, h_a, edgecolor="black", facecolor="none", lw=2,
                             label="anchor"))
     grow_w, grow_h = labels[2] * w_a, labels[3] * h_a
@@ -66,11 +66,11 @@ def plot_implied_densities(label_scales: Sequence[float], prediction_scales: Seq
         py = laplace_pdf(s * h_a, 0.0, scales[1] * h_a)
         ax.plot(-w_a / 2 + 0.9 * w_a * py / peak_y, s * h_a, color=color, ls=":")
     ax.set_xlim(-1.5 * w_a, 1.5 * w_a)
-    ax.set_ylim(-1.2 * h_a, 1.2 * h_a)
+    ax.set_ylim(-1.5 * h_a, 1.5 * h_a)
     ax.set_aspect("equal")
     ax.set_xlabel("x − x* (image units; anchor width w_a = %g)" % w_a)
     ax.set_ylabel("y − y*")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     ax.set_title(title or "noise implied by the box loss, over the anchor")
     return ax.figure
 
@@ -84,7 +84,7 @@ def _rectangle(xy, width, height, **kwargs):
 def figure_png(fig) -> bytes:
     """The figure as PNG bytes (for ``widgets.Image`` or ``IPython.display.Image``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return buf.getvalue()
 
 
