@@ -21,7 +21,7 @@ from scipy import integrate
 
 from labkit import losses
 from labkit.symbolic import bounds, detector, kl, series
-from labkit.symbolic.steps import StepFailed, require
+from labkit.symbolic.steps import Step, StepFailed, is_zero, require
 
 lam_, alpha_, sigma_ = sympy.symbols("lam alpha sigma", positive=True)
 
@@ -242,9 +242,18 @@ def test_eq_27_numeric_cross_check():
 
 
 def test_require_raises_on_a_failed_step():
-    bad = detector.residual_steps()[0].__class__("0", "1 = 2", sympy.Integer(1), False)
+    good = Step("1", "1 = 1", sympy.Integer(0), True)
+    assert require([good]) == (good,)
+    assert good._repr_latex_() == "$$1 = 1 \\qquad (1)$$"
     with pytest.raises(StepFailed, match="1 = 2"):
-        require([bad])
+        require([good, Step("0", "1 = 2", sympy.Integer(1), False)])
+
+
+def test_is_zero_refuses_non_identities():
+    y = sympy.Symbol("y", positive=True)
+    assert is_zero(sympy.exp(sympy.log(y)) - y)
+    assert not is_zero(sympy.exp(-y) - 1 + y)  # ≥ 0 but not identically 0
+    assert not is_zero(sympy.exp(-1) - sympy.Rational(1, 2))
 
 
 def test_check_bounds_rejects_bad_n():

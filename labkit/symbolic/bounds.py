@@ -28,7 +28,7 @@ alpha, gamma = sympy.symbols("alpha gamma", positive=True)
 y = sympy.Symbol("y", positive=True)
 t = sympy.Symbol("t", positive=True)
 # H_α on x ≥ 0, read off eq. 5's two pieces: ½x² on [0, α], α(x − α/2) beyond
-H_INNER, H_OUTER = (piece.subs(x, x) for piece, _ in huber_expr(x, alpha).args)
+H_INNER, H_OUTER = (piece for piece, _ in huber_expr(x, alpha).args)
 
 
 def _empty(condition, interval: sympy.Interval) -> bool:
@@ -55,8 +55,8 @@ def _derivative(eq: str, name: str, f: sympy.Expr, order: int, claim: sympy.Expr
 def _value(eq: str, text: str, expr: sympy.Expr, at, expected, relation: str = "=") -> Step:
     v = sympy.simplify(expr.subs(y, at))
     held = {"=": lambda: is_zero(v - expected), ">": lambda: bool(v > expected), "<": lambda: bool(v < expected)}
-    return Step(eq, text + " " + relation + " " + tex(sympy.sympify(expected)), v, held[relation](),
-                f"evaluated: {v}")
+    shown = text + (" = " + tex(v) if relation != "=" else "") + " " + relation + " " + tex(sympy.sympify(expected))
+    return Step(eq, shown, v, held[relation](), f"evaluated: {v}")
 
 
 def _proposition(eq: str, statement: str, steps: list[Step]) -> tuple[Step, ...]:
@@ -228,6 +228,7 @@ def proposition_3() -> tuple[Step, ...]:
     s.append(Step("91", r"f_6'(\gamma) = " + tex(end) + " < 0", end, bool(end.is_negative), "evaluated"))
     y_real = sympy.Symbol("y", real=True)
     turn = sympy.solveset(dd6.subs(y, y_real), y_real, sympy.S.Reals)
+    turn = sympy.FiniteSet(*(sympy.expand_log(r, force=True) for r in turn)) if turn.is_FiniteSet else turn
     s.append(Step("92", r"f_6''(y) = 0 \iff y \in " + tex(turn), turn,
                   len(turn) == 1 and is_zero(next(iter(turn)) - log(gamma)),
                   "a single root log γ, so f₆' has at most two (Rolle)"))
