@@ -74,6 +74,18 @@ def test_mapping_matches_labkit_losses_numerically(form):
         np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=1e-300)
 
 
+def test_mapped_loss_bounds_the_actual_huber_loss():
+    # eq. 27 carried through Section 5: (λ/α)·H_α(d/(σw_a)) lies between D_{label,pred}(d) and the same with α/2
+    rng = np.random.default_rng(7)
+    lam, alpha, sigma, w_a = F(1), F(1, 9), F(1), 64.0
+    label, pred = detector.uncertainty_scales(lam, alpha, sigma)
+    d = rng.normal(0, w_a, 5000)
+    huber = float(lam / alpha) * losses.huber(d / (float(sigma) * w_a), float(alpha))
+    lower = losses.laplace_kl_loss(d, float(label) * w_a, float(pred) * w_a)
+    upper = losses.laplace_kl_loss(d, float(label) * w_a / 2, float(pred) * w_a)
+    assert np.all(lower <= huber * (1 + 1e-12)) and np.all(huber <= upper * (1 + 1e-12))
+
+
 def test_detector_steps_all_hold():
     steps = detector.residual_steps() + detector.mapping_steps()
     assert [s.eq for s in steps] == ["39–41", "33–35", "45–47", "48", "49–51", "36", "42", "52", "53"]
