@@ -16,6 +16,15 @@ interval (:func:`labkit.stats.mean_ci`).
 
 :func:`run_experiment` writes ``runs.csv`` (one row per arm and seed), ``summary.csv`` (one row per arm) and
 ``results.json`` (both, with the git commit, device, date and every run's exact config), each atomically.
+A run directory that already holds metrics for the same config is reused, and an interrupted one resumes from
+its checkpoint, so a long lab-scale experiment can be stopped and restarted with the same command.
+
+Cost (2-core CPU, no GPU): a smoke table takes seconds of CPU per run. The lab scale was sized from a probe of the
+``lab`` model at 160 px and batch 8 — about 2.5 s of CPU time per iteration, roughly 1.5 s of wall time on two free
+cores — so 300 iterations are about 7–8 minutes per run: Table 3 (3 arms × 3 seeds) about an hour, Tables 4 and 5
+(2 × 3) about 45 minutes, and the noise study's 5 × 4 × 3 = 60 runs about 7–8 hours (narrow it with
+``--label-noises``/``--label-scales``). These are estimates: the probe ran on a crowded machine.
+
 The paper's own COCO numbers are kept here as data (:data:`PAPER_TABLE3` …) for side-by-side display; they are
 the paper's, never ours.
 """
@@ -166,10 +175,11 @@ SCALES: dict[str, Scale] = {
     "lab": Scale(
         name="lab",
         description="the bundled synthetic shapes (2000 training, 200 validation images of 160 px) on a laptop "
-                    "CPU; the `lab` model trained from scratch; each table within about an hour on 2 cores.",
-        model="lab", iters=600, batch_size=8, lr=0.02, warmup_iters=50, image_size=160, seeds=3,
+                    "CPU; the `lab` model trained from scratch for 300 iterations of 8 images; sized for a table "
+                    "of 3 arms × 3 seeds in about an hour on 2 free cores (estimated, see the module docs).",
+        model="lab", iters=300, batch_size=8, lr=0.02, warmup_iters=50, image_size=160, seeds=3,
         synthetic={"n_train": 2000, "n_val": 200, "image_size": 160, "seed": 0},
-        checkpoint_every=200, min_seeds=3,
+        checkpoint_every=100, min_seeds=3,
         label_scales=tuple(Fraction(1, d) for d in (40, 20, 10, 5)),
     ),
     # py-faster-rcnn's COCO schedule, which Section 6 uses: VGG-16, one image per iteration, SGD at lr 0.001
@@ -726,6 +736,9 @@ def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> 
         if b > 0:
             ax.axvline(b, color=colour, linestyle=":", linewidth=1)
     ax.set_xscale("log")
+    ticks = sorted({x for points in grid.values() for x, _ in points})
+    ax.set_xticks(ticks, [str(Fraction(x).limit_denominator(1000)) for x in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("label scale α·σ of the loss (anchor sizes, eq. 42)")
     ax.set_ylabel(f"{metric} (validation, clean labels)")
     ax.set_title(f"{metric} against the assumed label noise ({results.scale['name']} scale)")
@@ -846,14 +859,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/<experiment>-<scale>)")
     parser.add_argument("--data", type=Path, default=None, help="dataset root (required for --scale coco)")
-    parser.add_argument("--no-reuse", action="store_true", help="retrain runs that already have metrics")
+    parser.add_argument("--no-reuse", action="store_true", help="retrain runs that already have metrics (use a fresh --out)")
+    parser.add_argument("--label-noises", type=float, nargs="+", default=None, metavar="B1",
+                        help="noise study only: injected label noise b1 values (default: the scale's grid)")
+    parser.add_argument("--label-scales", nargs="+", default=None, metavar="ALPHA_SIGMA",
+                        help="noise study only: label scales α·σ to sweep, e.g. 1/40 1/20 (default: the scale's)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one experiment and print our table (and the paper's, for the tables)."""
     out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
+    experiment: str | Experiment = args.experiment
+    if args.label_noises is not None or args.label_scales is not None:
+        if args.experiment != "noise-study":
+            raise SystemExit("experiment: --label-noises/--label-scales apply to noise-study only")
+        grid = SCALES[args.scale]
+        experiment = noise_study(grid.label_noises if args.label_noises is None else args.label_noises,
+                                 grid.label_scales if args.label_scales is None else args.label_scales)
     start = time.perf_counter()
-    results = run_experiment(args.experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
+    results = run_experiment(experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
                              data=args.data, progress=True, reuse=not args.no_reuse)
     print(summary_table(results).to_text())
     if results.experiment.get("paper"):

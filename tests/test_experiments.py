@@ -231,6 +231,22 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
 
 
+def test_cli_noise_study_grid_flags(tmp_path, capsys):
+    from labkit.__main__ import main
+
+    out = tmp_path / "ns"
+    argv = ["experiment", "noise-study", "--scale", "smoke", "--device", "cpu", "--out", str(out),
+            "--label-noises", "0.05", "--label-scales", "1/20"]
+    assert main(argv) == 0
+    assert "b1=0.05: best α·σ=0.05" in capsys.readouterr().out  # the only grid point is the best
+    data = _check_result_files(out, "noise-study", 1)
+    assert data["summary"][0]["label_scale"] == "1/20" and data["summary"][0]["label_noise"] == 0.05
+    settings = json.loads((Path(data["configs"][0]["data"]) / "synth.json").read_text())["settings"]
+    assert settings["label_noise"] == 0.05  # the run trained on labels with the injected noise
+    with pytest.raises(SystemExit, match="noise-study only"):
+        main(["experiment", "table3", "--out", str(out), "--label-noises", "0.1"])
+
+
 def _execute(notebook: Path, out: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
