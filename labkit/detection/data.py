@@ -23,7 +23,7 @@ import warnings
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic, gene
 __all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip",
            "generate_synthetic", "ensure_synthetic", "DEFAULT_SYNTHETIC", "SKIP_REASONS", "COCO_LAYOUT",
            "VOC_LAYOUT"]
+
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +164,11 @@ class DetectionDataset(Dataset):
         labels: dict[int, list] = {i: [] for i in images}
         truth = []  # annotations for evaluation: the training boxes and the valid crowd regions
         for ann in data.get("annotations", []):
-            img = images.get(ann.get("image_id"))
+            img = images.get(ann.get("image_id")) if _is_int(ann.get("image_id")) else None
             if img is None:
                 self.skipped[SKIP_UNKNOWN_IMAGE] += 1
                 continue
-            if ann.get("category_id") not in label_of:
+            if not _is_int(ann.get("category_id")) or ann["category_id"] not in label_of:
                 self.skipped[SKIP_UNKNOWN_CATEGORY] += 1
                 continue
             x, y, w, h = (float(c) for c in ann["bbox"])
@@ -200,7 +203,7 @@ class DetectionDataset(Dataset):
                        "categories": [{"id": c["id"], "name": c["name"]} for c in categories], "annotations": truth}
 
     @cached_property
-    def coco(self):
+    def coco(self) -> "COCO":
         """The split's ground truth as a pycocotools ``COCO`` object (training boxes, clipped, plus crowd regions)."""
         from pycocotools.coco import COCO
 
