@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# `make report SCALE=...`: the notebooks' SCALE parameter (smoke: the quick pass CI runs)
+SCALE  ?= smoke
+DATA   := data/synthetic
 
-.PHONY: lab test venv bench clean
+.PHONY: lab test venv bench report dashboard data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,14 +18,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks
+# the default synthetic dataset, generated once (skipped, with a note, while the data command is not built)
+data: $(STAMP)
+	@if [ -e $(DATA) ]; then echo "data: $(DATA) exists"; \
+	elif $(PY) -c "import labkit.detection.data_cli" 2>/dev/null; then $(PY) -m labkit data synth --out $(DATA); \
+	else echo "data: labkit.detection.data_cli is not available yet; skipping $(DATA)"; fi
+
+# JupyterLab on 127.0.0.1 with a fresh token (the URL is printed), opening notebooks/00_start_here.ipynb
+lab: $(STAMP) data
+	$(PY) -m labkit serve lab
 
 test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# every notebook executed (papermill, SCALE=$(SCALE)) and written as offline HTML to reports/
+report: $(STAMP) data
+	$(PY) -m labkit report --scale $(SCALE) --out reports
+
+# Figures 1-4 and the calculator as a Voila app on 127.0.0.1 (URL with token printed)
+dashboard: $(STAMP)
+	$(PY) -m labkit serve dashboard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
