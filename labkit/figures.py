@@ -96,16 +96,22 @@ GAP_COLOR = "#9467bd"
 class Panel:
     """One axes' worth of data: an x grid, named y arrays (keys of ``CURVE_LABELS``), and how to label it.
 
+    ``name`` says what the panel shows, ``params`` the parameter values (e.g. "α = 1"); the title joins them.
     ``shade`` names two curve keys whose gap is filled (Figure 3's bounds of eq. 27).
     """
 
-    title: str
+    name: str
+    params: str
     x: np.ndarray
     curves: dict[str, np.ndarray]
     ylabel: str
     shade: tuple[str, str] | None = None
     xlabel: str = "x"
     legend_loc: str = "upper center"
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}, {self.params}" if self.name else self.params
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -184,7 +190,7 @@ def figure1_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
     alpha = check_alpha(alpha)
     x = _grid(_check_x_max(x_max, X_SPAN_IN_ALPHAS * alpha), _check_n_points(n_points))
     curves = {"l1": l1_loss(x), "l2": l2_loss(x), "huber": huber(x, alpha)}
-    return [Panel(f"L1, L2 and Huber loss, α = {_fmt(alpha)}", x, curves, "loss")]
+    return [Panel("L1, L2 and Huber loss", f"α = {_fmt(alpha)}", x, curves, "loss")]
 
 
 def figure2_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
@@ -194,7 +200,7 @@ def figure2_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
     alpha = check_alpha(alpha)
     x = _grid(_check_x_max(x_max, DENSITY_X_MAX), _check_n_points(n_points))
     curves = {"normal": normal_pdf(x), "laplace": laplace_pdf(x), "huber_density": huber_density(x, alpha)}
-    return [Panel(f"Densities, Huber α = {_fmt(alpha)}", x, curves, "density")]
+    return [Panel("Densities", f"Huber α = {_fmt(alpha)}", x, curves, "density")]
 
 
 def figure3_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
@@ -207,7 +213,7 @@ def figure3_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
         "kl_upper": laplace_kl_loss(x, alpha / 2.0, 1.0 / alpha),
         "huber": huber(x, alpha),
     }
-    return [Panel(f"Huber loss between its bounds (eq. 27), α = {_fmt(alpha)}", x, curves, "loss",
+    return [Panel("Huber loss between its bounds (eq. 27)", f"α = {_fmt(alpha)}", x, curves, "loss",
                   shade=("kl_lower", "kl_upper"))]
 
 
@@ -239,9 +245,9 @@ def figure4_panels(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float
     losses, grads = [], []
     for alpha, b in zip(alphas, betas):
         x = _grid(_check_x_max(x_max, X_SPAN_IN_ALPHAS * alpha), n_points)
-        title = f"α = {_fmt(alpha)}, β = {_fmt(b)}"
-        losses.append(Panel(title, x, {"huber": huber(x, alpha), "kl": laplace_kl_loss(x, alpha, b)}, "loss"))
-        grads.append(Panel(title, x, {"huber_grad": huber_grad(x, alpha), "kl_grad": laplace_kl_loss_grad(x, alpha, b)},
+        params = f"α = {_fmt(alpha)}, β = {_fmt(b)}"
+        losses.append(Panel("", params, x, {"huber": huber(x, alpha), "kl": laplace_kl_loss(x, alpha, b)}, "loss"))
+        grads.append(Panel("", params, x, {"huber_grad": huber_grad(x, alpha), "kl_grad": laplace_kl_loss_grad(x, alpha, b)},
                            "derivative", legend_loc="upper left"))
     return losses + grads
 
@@ -284,7 +290,8 @@ def _matplotlib_figure(panels: Sequence[Panel], rows: int, cols: int, ax: Any, f
 
         axes = np.asarray(ax, dtype=object).reshape(-1) if not isinstance(ax, Axes) else np.asarray([ax], dtype=object)
         if axes.size != rows * cols or not all(isinstance(a, Axes) for a in axes):
-            raise ValueError(f"ax must be None or {rows * cols} matplotlib Axes ({rows}×{cols}), got {ax!r}")
+            raise ValueError(f"ax must be None or {rows * cols} matplotlib Axes ({rows}×{cols}), "
+                             f"got {axes.size} object(s) of type {type(ax).__name__}")
     flat = list(np.asarray(axes, dtype=object).reshape(-1))
     draw_matplotlib(panels, flat)
     return flat[0].figure

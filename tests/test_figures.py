@@ -1,0 +1,358 @@
+"""Figures 1–4 (labkit.figures), their live views (labkit.widgets), the `figures` command and notebook 01.
+
+References: torch's own losses (L1, MSE, Huber) and autograd, scipy.stats densities and quadrature, mpmath for
+D_{α,β} (eq. 19) and its derivative (eq. 21), and labkit.losses / labkit.densities for "the figure shows exactly
+what the library computes".
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import scipy.integrate
+import scipy.stats
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from labkit import figures, widgets
+from labkit.__main__ import main as labkit_main
+from labkit.densities import huber_density
+from labkit.losses import huber, huber_grad, laplace_kl_loss, laplace_kl_loss_grad
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "01_huber_and_laplace.ipynb"
+BUILDERS = [figures.figure1, figures.figure2, figures.figure3, figures.figure4]
+LIVE = [widgets.live_figure1, widgets.live_figure2, widgets.live_figure3, widgets.live_figure4]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# helpers: read curve data back from what was drawn
+# --------------------------------------------------------------------------------------------------------------
+def mpl_curves(fig: Figure) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per axes: curve key -> (x, y) of the line carrying that gid."""
+    return [{ln.get_gid(): (np.asarray(ln.get_xdata()), np.asarray(ln.get_ydata())) for ln in ax.get_lines()}
+            for ax in fig.axes]
+
+
+def plotly_curves(fig) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    return [(t.meta, np.asarray(t.x, dtype=float), np.asarray(t.y, dtype=float)) for t in fig.data]
+
+
+def torch_ref(fn, x: np.ndarray, **kw) -> np.ndarray:
+    t = torch.from_numpy(np.array(x, dtype=np.float64))
+    return fn(t, torch.zeros_like(t), reduction="none", **kw).numpy()
+
+
+def mp_kl(x: float, alpha: float, beta: float) -> float:
+    """D_{α,β}(x), eq. 19, in 50-digit arithmetic."""
+    with mpmath.workdps(50):
+        x, a, b = mpmath.mpf(x), mpmath.mpf(alpha), mpmath.mpf(beta)
+        return float((a * mpmath.exp(-abs(x) / a) + abs(x) - a) / b)
+
+
+def mp_kl_grad(x: float, alpha: float, beta: float) -> float:
+    """dD_{α,β}/dx by mpmath's numerical differentiation of eq. 19 (x ≠ 0)."""
+    with mpmath.workdps(50):
+        a, b = mpmath.mpf(alpha), mpmath.mpf(beta)
+        return float(mpmath.diff(lambda t: (a * mpmath.exp(-abs(t) / a) + abs(t) - a) / b, mpmath.mpf(x)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# static builders
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [1.0, 0.05, 7.5])
+def test_figure1_curves_match_torch_losses(alpha):
+    fig = figures.figure1(alpha=alpha)
+    assert isinstance(fig, Figure)
+    (curves,) = mpl_curves(fig)
+    x = curves["huber"][0]
+    assert x[0] == pytest.approx(-3 * alpha) and x[-1] == pytest.approx(3 * alpha) and 0.0 in x
+    np.testing.assert_allclose(curves["l1"][1], torch_ref(F.l1_loss, x), rtol=1e-15)
+    np.testing.assert_allclose(curves["l2"][1], 0.5 * torch_ref(F.mse_loss, x), rtol=1e-15)
+    np.testing.assert_allclose(curves["huber"][1], torch_ref(F.huber_loss, x, delta=alpha), rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(curves["huber"][1], huber(x, alpha))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.01, 100.0])
+def test_figure2_curves_match_scipy_densities(alpha):
+    (curves,) = mpl_curves(figures.figure2(alpha=alpha))
+    x = curves["normal"][0]
+    np.testing.assert_allclose(curves["normal"][1], scipy.stats.norm.pdf(x), rtol=1e-12)
+    np.testing.assert_allclose(curves["laplace"][1], scipy.stats.laplace.pdf(x), rtol=1e-12)
+    np.testing.assert_array_equal(curves["huber_density"][1], huber_density(x, alpha))
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 1e2])
+def test_figure2_huber_density_integrates_to_one(alpha):
+    # quadrature of the plotted function, split at the kinks ±α; the tails decay like exp(−α|x|)
+    f = lambda t: huber_density(t, alpha)  # noqa: E731
+    inner, _ = scipy.integrate.quad(f, 0.0, alpha, epsabs=1e-13, epsrel=1e-12)
+    tail, _ = scipy.integrate.quad(f, alpha, np.inf, epsabs=1e-13, epsrel=1e-12)
+    assert 2 * (inner + tail) == pytest.approx(1.0, abs=1e-9)
+    # and the curve in the figure is that function
+    (curves,) = mpl_curves(figures.figure2(alpha=alpha))
+    x, y = curves["huber_density"]
+    np.testing.assert_array_equal(y, huber_density(x, alpha))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.003, 40.0])
+def test_figure3_bounds_and_shaded_gap(alpha):
+    fig = figures.figure3(alpha=alpha)
+    (curves,) = mpl_curves(fig)
+    x = curves["huber"][0]
+    lower, upper, h = curves["kl_lower"][1], curves["kl_upper"][1], curves["huber"][1]
+    np.testing.assert_array_equal(lower, laplace_kl_loss(x, alpha, 1 / alpha))
+    np.testing.assert_array_equal(upper, laplace_kl_loss(x, alpha / 2, 1 / alpha))
+    for i in range(0, x.size, 50):  # eq. 19 in 50 digits
+        assert lower[i] == pytest.approx(mp_kl(x[i], alpha, 1 / alpha), rel=1e-12, abs=1e-300)
+        assert upper[i] == pytest.approx(mp_kl(x[i], alpha / 2, 1 / alpha), rel=1e-12, abs=1e-300)
+    scale = alpha * alpha  # eq. 27 on the plotted data, with a rounding allowance
+    assert np.all(lower <= h + 1e-12 * scale) and np.all(h <= upper + 1e-12 * scale)
+    (gap,) = [c for c in fig.axes[0].collections if c.get_gid() == "gap"]
+    ys = gap.get_paths()[0].vertices[:, 1]
+    assert ys.max() == pytest.approx(upper.max()) and ys.min() == pytest.approx(lower.min(), abs=1e-12)
+
+
+def test_figure4_paper_panels_and_derivatives():
+    fig = figures.figure4()
+    assert len(fig.axes) == 8
+    curves = mpl_curves(fig)
+    for col, alpha in enumerate(figures.FIGURE4_ALPHAS):
+        beta = 1 / alpha  # our stated default: the paper does not give β
+        loss, grad = curves[col], curves[4 + col]
+        x = loss["huber"][0]
+        assert x[-1] == pytest.approx(3 * alpha)
+        assert fig.axes[col].get_title() == f"α = {alpha:.3g}, β = {beta:.3g}"
+        np.testing.assert_allclose(loss["huber"][1], torch_ref(F.huber_loss, x, delta=alpha), rtol=1e-12)
+        np.testing.assert_array_equal(loss["kl"][1], laplace_kl_loss(x, alpha, beta))
+        # H'_α against torch autograd of torch's own huber_loss
+        t = torch.tensor(x, requires_grad=True)
+        F.huber_loss(t, torch.zeros_like(t), reduction="sum", delta=alpha).backward()
+        np.testing.assert_allclose(grad["huber_grad"][1], t.grad.numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(grad["huber_grad"][1], huber_grad(x, alpha))
+        np.testing.assert_array_equal(grad["kl_grad"][1], laplace_kl_loss_grad(x, alpha, beta))
+        for i in (3, 100, 250, 399):
+            assert grad["kl_grad"][1][i] == pytest.approx(mp_kl_grad(x[i], alpha, beta), rel=1e-10)
+
+
+def test_figure4_explicit_beta_and_x_max():
+    fig = figures.figure4(alphas=(0.5, 3.0), beta=(2.0, 0.1), x_max=5.0)
+    curves = mpl_curves(fig)
+    assert len(curves) == 4
+    for col, (alpha, beta) in enumerate([(0.5, 2.0), (3.0, 0.1)]):
+        x, y = curves[col]["kl"]
+        assert x[0] == -5.0 and x[-1] == 5.0
+        np.testing.assert_array_equal(y, laplace_kl_loss(x, alpha, beta))
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_plotly_and_matplotlib_draw_the_same_data(build):
+    pfig = build(backend="plotly")
+    assert isinstance(pfig, go.Figure)
+    drawn = mpl_curves(build())
+    traces = plotly_curves(pfig)
+    expected = [(key, *xy) for axes in drawn for key, xy in axes.items()]
+    assert [t[0] for t in traces] == [e[0] for e in expected]
+    for (_, px, py), (_, mx, my) in zip(traces, expected):
+        np.testing.assert_array_equal(px, mx)
+        np.testing.assert_array_equal(py, my)
+
+
+def test_builder_draws_into_given_axes():
+    from matplotlib.figure import Figure as Fig
+
+    outer = Fig()
+    ax = outer.subplots()
+    assert figures.figure1(alpha=2.0, ax=ax) is outer
+    assert {ln.get_gid() for ln in ax.get_lines()} == {"l1", "l2", "huber"}
+    outer4 = Fig()
+    axes = outer4.subplots(2, 2)
+    assert figures.figure4(alphas=(1.0, 2.0), ax=axes) is outer4
+    with pytest.raises(ValueError, match=r"ax must be None or 6 matplotlib Axes \(2×3\), got 4"):
+        figures.figure4(alphas=(1.0, 2.0, 3.0), ax=axes)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize("bad", [0.0, -1.0, 1e-4, 1e4, math.nan, math.inf])
+def test_bad_alpha_is_a_clear_value_error(build, bad):
+    args = ((bad,),) if build is figures.figure4 else (bad,)
+    with pytest.raises(ValueError, match="alpha"):
+        build(*args)
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0, 1e-4, 2e3, math.nan])
+def test_bad_beta_is_a_clear_value_error(bad):
+    with pytest.raises(ValueError, match="beta"):
+        figures.figure4(alphas=(1.0,), beta=bad)
+    with pytest.raises(ValueError, match="beta"):
+        widgets.live_figure4(alpha=1.0, beta=bad)
+
+
+def test_other_bad_arguments():
+    with pytest.raises(ValueError, match="backend"):
+        figures.figure1(backend="bokeh")
+    with pytest.raises(ValueError, match="backend"):
+        widgets.live_figure2(backend="bokeh")
+    with pytest.raises(ValueError, match="x_max"):
+        figures.figure3(x_max=-1.0)
+    with pytest.raises(ValueError, match="n_points"):
+        figures.figure2(n_points=2)
+    with pytest.raises(ValueError, match="ax is for the matplotlib backend"):
+        figures.figure1(backend="plotly", ax=object())
+    with pytest.raises(ValueError, match="one per alpha"):
+        figures.figure4(alphas=(1.0, 2.0), beta=(1.0,))
+    with pytest.raises(TypeError, match="alpha"):
+        figures.figure1(alpha="1")
+    with pytest.raises(ValueError, match="alpha"):
+        widgets.live_figure1(alpha=0.0)
+
+
+def test_import_and_build_change_no_global_state():
+    # rcParams['backend'] is skipped: reading it resolves the automatic backend, which imports pyplot
+    code = (
+        "import sys, matplotlib\n"
+        "snapshot = lambda: {k: matplotlib.rcParams[k] for k in matplotlib.rcParams if k != 'backend'}\n"
+        "before = snapshot()\n"
+        "import labkit.figures as f\n"
+        "f.figure4(); f.figure3(backend='plotly')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "assert snapshot() == before\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# live views: slider.value in plain Python, no kernel
+# --------------------------------------------------------------------------------------------------------------
+EXPECTED = {  # curve key -> reference value at (x, α, β)
+    "l1": lambda x, a, b: np.abs(x),
+    "l2": lambda x, a, b: 0.5 * x * x,
+    "huber": lambda x, a, b: huber(x, a),
+    "normal": lambda x, a, b: scipy.stats.norm.pdf(x),
+    "laplace": lambda x, a, b: scipy.stats.laplace.pdf(x),
+    "huber_density": lambda x, a, b: huber_density(x, a),
+    "kl_lower": lambda x, a, b: laplace_kl_loss(x, a, 1 / a),
+    "kl_upper": lambda x, a, b: laplace_kl_loss(x, a / 2, 1 / a),
+    "kl": lambda x, a, b: laplace_kl_loss(x, a, b),
+    "huber_grad": lambda x, a, b: huber_grad(x, a),
+    "kl_grad": lambda x, a, b: laplace_kl_loss_grad(x, a, b),
+}
+
+
+def check_shown(view: widgets.LiveFigure, alpha: float, beta: float | None) -> None:
+    if view.backend == "plotly":
+        shown = plotly_curves(view.figure)
+    else:
+        shown = [(k, x, y) for axes in mpl_curves(view.figure) for k, (x, y) in axes.items()]
+    for key, x, y in shown:
+        if key not in ("normal", "laplace", "huber_density"):
+            assert x[-1] == pytest.approx(3 * alpha)  # x follows α
+        np.testing.assert_allclose(y, EXPECTED[key](x, alpha, beta), rtol=1e-12, atol=0, err_msg=key)
+
+
+@pytest.mark.parametrize("backend", figures.BACKENDS)
+@pytest.mark.parametrize("live", LIVE)
+def test_slider_updates_the_same_figure_in_place(live, backend):
+    view = live(backend=backend)
+    figure = view.figure
+    artists = list(figure.data) if backend == "plotly" else [ln for ax in figure.axes for ln in ax.get_lines()]
+    check_shown(view, view.alpha_slider.value, view._beta())
+    for alpha in (0.02, 37.0):
+        view.alpha_slider.value = alpha
+        assert view.alpha_slider.value == pytest.approx(alpha)
+        beta = 1 / view.alpha_slider.value if live is widgets.live_figure4 else None
+        check_shown(view, view.alpha_slider.value, beta)
+    # nothing rebuilt: same figure, same traces / lines
+    assert view.figure is figure
+    now = list(figure.data) if backend == "plotly" else [ln for ax in figure.axes for ln in ax.get_lines()]
+    assert all(a is b for a, b in zip(artists, now)) and len(artists) == len(now)
+
+
+def test_figure4_beta_link():
+    view = widgets.live_figure4(alpha=0.5)
+    assert isinstance(view.figure, go.FigureWidget)
+    assert view.alpha_slider.description == "α"
+    assert "labkit-figure4" in view._dom_classes
+    assert view.link.value and view.beta_slider.disabled
+    view.alpha_slider.value = 4.0
+    assert view.beta_slider.value == pytest.approx(0.25)
+    check_shown(view, 4.0, 0.25)
+    view.link.value = False
+    assert not view.beta_slider.disabled
+    view.beta_slider.value = 3.0
+    check_shown(view, 4.0, 3.0)
+    view.alpha_slider.value = 0.1  # unlinked: β stays
+    assert view.beta_slider.value == pytest.approx(3.0)
+    check_shown(view, 0.1, 3.0)
+    view.link.value = True
+    assert view.beta_slider.value == pytest.approx(10.0)
+    check_shown(view, 0.1, 10.0)
+    # the slider spans the issue's range, on a log scale
+    assert (view.alpha_slider.base, view.alpha_slider.min, view.alpha_slider.max) == (10.0, -3.0, 3.0)
+    assert isinstance(view.alpha_slider, type(view.beta_slider))
+
+
+def test_matplotlib_live_gap_follows_alpha():
+    view = widgets.live_figure3(backend="matplotlib")
+    assert "labkit-figure3-matplotlib" in view._dom_classes
+    view.alpha_slider.value = 20.0
+    a = view.alpha_slider.value
+    (gap,) = [c for c in view.figure.axes[0].collections if c.get_gid() == "gap"]
+    ys = gap.get_paths()[0].vertices[:, 1]
+    assert ys.max() == pytest.approx(float(laplace_kl_loss(3 * a, a / 2, 1 / a)))
+    assert view.figure.axes[0].get_title().endswith(f"α = {a:.3g}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# export, command line, notebook
+# --------------------------------------------------------------------------------------------------------------
+def test_figures_command_writes_png_svg_pdf(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert labkit_main(["figures", "--out", str(out), "--dpi", "30"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"figure{i}.{ext}" for i in range(1, 5) for ext in ("pdf", "png", "svg"))
+    for i in range(1, 5):
+        assert (out / f"figure{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"figure{i}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert b"<svg" in (out / f"figure{i}.svg").read_bytes()[:2000]
+    assert len(capsys.readouterr().out.splitlines()) == 12
+
+
+def test_export_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="formats"):
+        figures.export_figures(tmp_path, formats=("jpg",))
+    with pytest.raises(ValueError, match="dpi"):
+        figures.export_figures(tmp_path, dpi=0)
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="out_dir"):
+        figures.export_figures(afile)
+
+
+def test_notebook_01_is_clean_and_runs_in_smoke_mode(tmp_path):
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3 (labkit)", "language": "python"}
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code_cells[0].metadata.get("tags", [])
+    assert all(not c.outputs and c.execution_count is None for c in code_cells)
+    assert not any("sys.path" in c.source for c in code_cells)
+    # papermill-style injection after the parameters cell
+    at = nb.cells.index(code_cells[0]) + 1
+    nb.cells.insert(at, nbformat.v4.new_code_cell(f"smoke = True\nexport_dir = {json.dumps(str(tmp_path))}"))
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=180,
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"figure{i}.png" for i in range(1, 5)]
+    widget_views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                    if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widget_views) >= 6
