@@ -59,6 +59,8 @@ def lab_argv(port: int, token: str, *, notebook_dir: str | os.PathLike = NOTEBOO
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.ip={HOST}", f"--ServerApp.port={_check_port(port)}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={_check_token(token)}",
             f"--ServerApp.root_dir={Path(notebook_dir).resolve()}", f"--ServerApp.open_browser={open_browser}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--ServerApp.allow_root=True")  # containers (CI, Binder builds) often run as root
     if settings_dir is not None:
         argv += [f"--LabApp.user_settings_dir={settings_dir}", f"--LabApp.workspaces_dir={settings_dir}"]
     if open_notebook:
