@@ -516,7 +516,8 @@ def run_experiment(
 
     ``seeds``: a count (seeds 0 … n−1) or the seeds themselves (default: the scale's count; the lab scale needs
     ≥ 3 for an interval). ``device``: "auto", "cpu" or "cuda". ``data``: a dataset root, needed for scale "coco".
-    ``callback``: passed to :func:`labkit.detection.train.train` (a live loss curve in a notebook).
+    ``callback``: passed to :func:`labkit.detection.train.train` with the run's name added to each record as
+    ``"run"`` (a live loss curve in a notebook, :class:`LossCurve`); its ``close()``, if any, is called at the end.
     ``reuse``: a run directory that already holds metrics for the same config is read, not retrained.
     """
     from labkit.detection.train import latest_checkpoint, resolve_device, train
@@ -529,7 +530,7 @@ def run_experiment(
     if len(seed_list) < sc.min_seeds:
         raise ValueError(f"seeds: scale {sc.name!r} reports mean ± 95 % CI and needs >= {sc.min_seeds} seeds, "
                          f"got {len(seed_list)}")
-    out = Path(out)
+    out = Path(out).resolve()  # run configs hold absolute paths, so a rerun from another folder still matches
     dev = str(resolve_device(device))
     plan = train_configs(exp, sc, seed_list, out, device=device, data=data)
     rows = []
@@ -548,6 +549,8 @@ def run_experiment(
                      "label_scale": None if arm.label_scale is None else str(arm.label_scale),
                      **{m: float(metrics[m]) for m in METRICS},
                      "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out))})
+    if callable(getattr(callback, "close", None)):
+        callback.close()  # e.g. LossCurve: draw the finished curves
     results = Results(experiment=exp.to_dict(), scale=sc.to_dict(), provenance=provenance(dev), rows=tuple(rows),
                       summary=_summarise(exp, rows), out=out, configs=tuple(c.to_dict() for _, _, c in plan))
     write_results(results, out)
@@ -707,24 +710,33 @@ def _noise_grid(results: Results, metric: str) -> dict[float, list[tuple[float, 
     return {b: sorted(v, key=lambda t: t[0]) for b, v in sorted(grid.items())}
 
 
+def _new_axes(size: tuple[float, float]) -> Any:
+    """Axes on a figure outside pyplot's registry: a notebook shows it once (as the returned value), and
+    nothing stays open."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, layout="constrained").subplots()
+
+
 def best_label_scales(results: Results, metric: str = "AP75") -> list[dict[str, Any]]:
-    """Per label noise b₁: the swept label scale α·σ with the best mean ``metric``, and its ratio to b₁."""
+    """Per label noise b₁: the swept label scale α·σ with the best mean ``metric``, and its ratio to b₁.
+    A tie for the best mean gives ``best_label_scale`` None (no preference)."""
     out = []
     for b, points in _noise_grid(results, metric).items():
         ls, s = max(points, key=lambda t: t[1].mean)
-        out.append({"label_noise": b, "best_label_scale": ls, "ratio_to_noise": ls / b if b else None,
-                    metric: s.mean, "ci95": s.half_width})
+        if sum(p[1].mean == s.mean for p in points) > 1:
+            ls = None
+        out.append({"label_noise": b, "best_label_scale": ls,
+                    "ratio_to_noise": ls / b if b and ls is not None else None, metric: s.mean, "ci95": s.half_width})
     return out
 
 
 def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> Any:
     """``metric`` against the loss's label scale α·σ, one line per b₁ with its 95 % CI band; a dotted line marks
     α·σ = b₁ in the same colour. Returns the figure."""
-    import matplotlib.pyplot as plt
-
     grid = _noise_grid(results, metric)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        ax = _new_axes((6.4, 4.0))
     fig = ax.figure
     for i, (b, points) in enumerate(grid.items()):
         colour = f"C{i}"
@@ -749,16 +761,13 @@ def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> 
 def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax: Any = None) -> Any:
     """Total training loss against iteration, one line per run (``curves``: run name -> (iterations, losses)).
     Returns the figure."""
-    import matplotlib.pyplot as plt
-
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        ax = _new_axes((6.4, 3.2))
     for name, (its, losses) in curves.items():
         ax.plot(its, losses, label=name, linewidth=1)
     ax.set_xlabel("iteration")
     ax.set_ylabel("total loss")
     if curves:
-        ax.set_yscale("log")
         if len(curves) <= 12:
             ax.legend(fontsize="x-small", ncol=2)
     return ax.figure
@@ -787,19 +796,22 @@ class LossCurve:
         """Redraw the curves in this cell's output (first call: create the output)."""
         try:
             from IPython import get_ipython
-            from IPython.display import display
+            from IPython.display import Image, display
         except ImportError:
             return
         if get_ipython() is None:
             return
-        import matplotlib.pyplot as plt
-
-        fig = plot_loss_curves(self.curves)
+        png = io.BytesIO()
+        plot_loss_curves(self.curves).savefig(png, format="png", dpi=80)  # PNG: shown whatever the backend
+        image = Image(data=png.getvalue(), format="png")
         if self._handle is None:
-            self._handle = display(fig, display_id=True)
+            self._handle = display(image, display_id=True)
         else:
-            self._handle.update(fig)
-        plt.close(fig)
+            self._handle.update(image)
+
+    def close(self) -> None:
+        """Called by :func:`run_experiment` after the last run: draw the finished curves."""
+        self.draw()
 
 
 def measured_results(results_dir: str | os.PathLike, name: str) -> Results | None:
@@ -838,7 +850,7 @@ def arms_table(experiment: str | Experiment, scale: str | Scale = "smoke") -> Re
 
 def best_table(results: Results, metric: str = "AP75") -> ResultTable:
     """:func:`best_label_scales` as a table."""
-    rows = tuple((f"{b['label_noise']:g}", f"{b['best_label_scale']:g}",
+    rows = tuple((f"{b['label_noise']:g}", "tie" if b["best_label_scale"] is None else f"{b['best_label_scale']:g}",
                   "–" if b["ratio_to_noise"] is None else f"{b['ratio_to_noise']:.2f}",
                   f"{b[metric]:.3f}" + ("" if math.isnan(b["ci95"]) else f" ± {b['ci95']:.3f}")) for b in
                  best_label_scales(results, metric))

@@ -176,6 +176,22 @@ def test_best_label_scales_picks_the_highest_mean():
     best = {b["label_noise"]: b for b in E.best_label_scales(res, "AP75")}
     assert best[0.05]["best_label_scale"] == 0.05 and best[0.05]["ratio_to_noise"] == pytest.approx(1.0)
     assert best[0.0]["best_label_scale"] == 0.025 and best[0.0]["ratio_to_noise"] is None
+    tie = _fake_results([(0.1, "1/40", 0.0, 0.0), (0.1, "1/10", 0.0, 0.0)])
+    assert E.best_label_scales(tie)[0]["best_label_scale"] is None  # all equal: no preference
+    assert "tie" in E.best_table(tie).to_markdown()
+
+
+def test_loss_curve_collects_each_run():
+    curve = E.LossCurve(every=2)
+    for run in ("a/seed0", "b/seed0"):
+        for it in (1, 2, 3):
+            curve({"iteration": it, "loss": 1.0 / it, "run": run})
+    curve.close()  # outside IPython: nothing to draw, no error
+    assert curve.curves == {"a/seed0": ([1, 2, 3], [1.0, 0.5, 1 / 3]), "b/seed0": ([1, 2, 3], [1.0, 0.5, 1 / 3])}
+    fig = E.plot_loss_curves(curve.curves)
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="every"):
+        E.LossCurve(every=0)
 
 
 def test_plot_noise_study_draws_one_line_and_band_per_noise():
