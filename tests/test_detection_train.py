@@ -176,16 +176,22 @@ def final_state(run_dir):
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tiny_data, tmp_path_factory):
+    from labkit.__main__ import main
+    from labkit.detection.train import train
+
     base = tmp_path_factory.mktemp("runs")
     whole = tiny_config(tiny_data, base / "whole")
     cut = tiny_config(tiny_data, base / "cut")
-    r = run_python(["-c", DRIVER, json.dumps(whole.to_dict()), "0"])
-    assert r.returncode == 0, r.stderr
     r = run_python(["-c", DRIVER, json.dumps(cut.to_dict()), "3"])  # checkpoint at 2, killed after step 3
     assert r.returncode == -9, r.stderr
     assert final_state(cut.out)["iteration"] == 2
-    r = run_python(["-m", "labkit", "train", "--resume", "--out", cut.out, "--device", "cpu", "--no-progress"])
-    assert r.returncode == 0, r.stderr
+    threads = torch.get_num_threads()
+    try:  # the rest in this process (no interpreter start-up), on one thread like the killed run
+        torch.set_num_threads(1)
+        train(whole, progress=False)
+        assert main(["train", "--resume", "--out", cut.out, "--device", "cpu", "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return Path(whole.out), Path(cut.out)
 
 
@@ -204,24 +210,28 @@ def test_resume_after_sigkill_gives_the_same_weights(killed_and_resumed):
     assert b["config"]["preset"] == "proposed"
 
 
-def test_cli_evaluate_writes_metrics(killed_and_resumed, tiny_data):
+def test_cli_evaluate_writes_metrics(killed_and_resumed, capsys):
+    from labkit.__main__ import main
+
     _, cut = killed_and_resumed
-    r = run_python(["-m", "labkit", "evaluate", "--run", str(cut), "--split", "val", "--device", "cpu"])
-    assert r.returncode == 0, r.stderr
+    assert main(["evaluate", "--run", str(cut), "--split", "val", "--device", "cpu"]) == 0
+    assert "AP50=" in capsys.readouterr().out
     metrics = json.loads((cut / "metrics.json").read_text())
     assert set(STAT_NAMES) <= set(metrics) and metrics["iteration"] == 4 and metrics["num_images"] == 4
     assert all(-1.0 <= metrics[k] <= 1.0 for k in STAT_NAMES)
 
 
-def test_cli_refuses_bad_requests(killed_and_resumed, tiny_data):
+def test_cli_refuses_bad_requests(killed_and_resumed, tiny_data, capsys):
+    from labkit.__main__ import main
+
     _, cut = killed_and_resumed
-    r = run_python(["-m", "labkit", "train", "--data", str(tiny_data), "--out", str(cut), "--iters", "2",
-                    "--device", "cpu", "--no-progress"])
-    assert r.returncode != 0 and "already holds a run" in r.stderr + r.stdout
+    assert main(["train", "--data", str(tiny_data), "--out", str(cut), "--iters", "2", "--device", "cpu"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--out", str(cut.parent / "new")]) == 2
+    assert "--data is required" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        r = run_python(["-m", "labkit", "train", "--data", str(tiny_data), "--out", str(cut.parent / "gpu"),
-                        "--device", "cuda"])
-        assert r.returncode != 0 and "no usable CUDA device" in r.stderr + r.stdout
+        assert main(["train", "--data", str(tiny_data), "--out", str(cut.parent / "gpu"), "--device", "cuda"]) == 2
+        assert "no usable CUDA device" in capsys.readouterr().err
 
 
 def test_ddp_two_processes_gloo(tiny_data, tmp_path):

@@ -55,12 +55,13 @@ class TrainConfig:
     val_split: str | None = "val"
     weights: str | None = None
     evaluate: bool = True
+    eval_every: int = 0  # also evaluate on val_split every this many iterations (0: only at the end)
     extra: Mapping[str, Any] = field(default_factory=dict)  # free-form notes (e.g. the experiment that made the run)
 
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("warmup_iters", "workers", "seed"):
+        for name in ("warmup_iters", "workers", "seed", "eval_every"):
             _check_int(name, getattr(self, name), 0)
         for name, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, math.inf),
                                 ("warmup_factor", 0, 1), ("lr_gamma", 0, 1), ("hflip", 0, 1)):

@@ -150,7 +150,7 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
 class LabBackbone(nn.Sequential):
     """Six conv/BN/ReLU layers, three of stride 2: one stride-8 feature map with ``out_channels`` channels."""
 
-    def __init__(self, width: int = 32, out_channels: int = 128) -> None:
+    def __init__(self, width: int = 16, out_channels: int = 64) -> None:
         layers = (
             _conv_bn_relu(3, width, 2)
             + _conv_bn_relu(width, width)
@@ -168,7 +168,8 @@ def _lab(num_classes: int, image_size: int) -> FasterRCNN:
     # anchors from 1/16 to 1/2 of the image side: the synthetic objects' range
     sizes = tuple(max(4, round(image_size * f)) for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2))
     anchors = AnchorGenerator(sizes=(sizes,), aspect_ratios=((0.5, 1.0, 2.0),))
-    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+    # one sample per bin: RoI align's CPU backward is the largest single cost of a step
+    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=1)
     representation = 256
     return FasterRCNN(
         backbone,
@@ -184,7 +185,7 @@ def _lab(num_classes: int, image_size: int) -> FasterRCNN:
         rpn_post_nms_top_n_train=300,
         rpn_post_nms_top_n_test=100,
         rpn_batch_size_per_image=128,
-        box_batch_size_per_image=128,
+        box_batch_size_per_image=64,
         box_score_thresh=0.01,
     )
 

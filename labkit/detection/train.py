@@ -245,6 +245,12 @@ def _rewrite_log(path: Path, records: list[Record]) -> None:
     os.replace(tmp, path)
 
 
+def _evaluate(model, dataset, device) -> dict[str, Any]:
+    from labkit.detection.evaluate import evaluate
+
+    return evaluate(model, dataset, device=device)
+
+
 def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record], None] | None = None,
           progress: bool = True) -> Path:
     """Train ``config.model`` on ``config.data`` and return the run directory ``config.out``.
@@ -314,9 +320,12 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
             num_workers=config.workers, collate_fn=_collate,
             # its own generator: a loader drawing its base seed from the global RNG would shift it on resume
             generator=torch.Generator().manual_seed(config.seed))
+        val_set = None
+        if rank == 0 and config.val_split and (config.eval_every or config.evaluate):
+            val_set = load_dataset(config.data, split=config.val_split)
         net.train()
         bar = tqdm(total=config.iters, initial=start, desc="train", disable=not progress or rank != 0)
-        tic = time.perf_counter()
+        tic, eval_seconds = time.perf_counter(), 0.0
         for it, (images, targets) in zip(range(start, config.iters), loader):
             flips = _flips(it, config.batch_size, config.hflip, config.seed)[rank::world]
             pairs = [_hflip(im, t) if f else (im, t) for im, t, f in zip(images, targets, flips)]
@@ -324,8 +333,13 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
             targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for _, t in pairs]
             record = train_one_iteration(net, optimizer, images, targets, lr_at(it, config), scaler, amp)
             record = {"iteration": it + 1, "lr": lr_at(it, config), **record,
-                      "seconds": time.perf_counter() - tic}
+                      "seconds": time.perf_counter() - tic - eval_seconds}  # training time, evaluations excluded
             done = it + 1
+            if val_set is not None and config.eval_every and done % config.eval_every == 0 and done < config.iters:
+                t_eval = time.perf_counter()
+                record["eval"] = _evaluate(model, val_set, device)
+                eval_seconds += time.perf_counter() - t_eval
+                net.train()
             if done % config.checkpoint_every == 0 or done == config.iters:
                 ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict() if scaler is not None else {}, "iteration": done,
@@ -333,17 +347,15 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
                 if rank == 0:
                     save_checkpoint(run_dir, ckpt, config.keep_checkpoints)
             if rank == 0:
-                if done % config.log_every == 0 or done == config.iters:
+                if done % config.log_every == 0 or done == config.iters or "eval" in record:
                     _append_log(log_path, record)
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2g}")
                 if callback is not None:
                     callback(record)
         bar.close()
-        if rank == 0 and config.evaluate and config.val_split:
-            from labkit.detection.evaluate import evaluate
-
-            metrics = evaluate(model, load_dataset(config.data, split=config.val_split), device=device)
+        if val_set is not None and config.evaluate:
+            metrics = _evaluate(model, val_set, device)
             metrics.update(split=config.val_split, iteration=config.iters)
             write_json_atomic(run_dir / "metrics.json", metrics)
         return run_dir
@@ -380,6 +392,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-split", default=d["val_split"])
     parser.add_argument("--weights", default=None, help="local state dict to start from (torch.load weights_only)")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
+    parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every N iterations (0: off)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (1 is fastest on a busy shared CPU)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -392,6 +407,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.resume:
         config = read_config(args.out).replace(device=args.device)
     else:
@@ -402,7 +421,8 @@ def _run(args: argparse.Namespace) -> int:
             size_target=args.size_target, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
             warmup_iters=args.warmup_iters, image_size=args.image_size, seed=args.seed, device=args.device,
             workers=args.workers, checkpoint_every=args.checkpoint_every, train_split=args.train_split,
-            val_split=args.val_split or None, weights=args.weights, evaluate=not args.no_eval)
+            val_split=args.val_split or None, weights=args.weights, evaluate=not args.no_eval,
+            eval_every=args.eval_every)
     run_dir = train(config, resume=args.resume, progress=not args.no_progress)
     if _world()[0] == 0:
         metrics = run_dir / "metrics.json"
