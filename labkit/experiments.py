@@ -11,19 +11,20 @@ interval (:func:`labkit.stats.mean_ci`).
 - **Noise study** — synthetic training labels perturbed by Laplace noise of known scale b₁ (eq. 16, a fraction of
   each box's width/height); the loss's label scale α·σ (eq. 42, in anchor sizes) swept across a grid with λ and
   the prediction scale σ/λ held at the Proposed preset's values. :func:`labkit.interpret.suggest_stage` turns
-  each label scale into (λ, α, σ). Eq. 42 says the loss fits best when its label scale matches the labels' noise,
-  so the best α·σ should track b₁; :func:`best_label_scales` reports where it falls.
+  each label scale into (λ, α, σ). If the reading of eq. 42 is right, the loss should do best when its label
+  scale matches the noise actually in the labels, so the best α·σ should track b₁; :func:`best_label_scales`
+  reports where it falls.
 
 :func:`run_experiment` writes ``runs.csv`` (one row per arm and seed), ``summary.csv`` (one row per arm) and
 ``results.json`` (both, with the git commit, device, date and every run's exact config), each atomically.
 A run directory that already holds metrics for the same config is reused, and an interrupted one resumes from
 its checkpoint, so a long lab-scale experiment can be stopped and restarted with the same command.
 
-Cost (2-core CPU, no GPU): a smoke table takes seconds of CPU per run. The lab scale was sized from a probe of the
-``lab`` model at 160 px and batch 8 — about 2.5 s of CPU time per iteration, roughly 1.5 s of wall time on two free
-cores — so 300 iterations are about 7–8 minutes per run: Table 3 (3 arms × 3 seeds) about an hour, Tables 4 and 5
-(2 × 3) about 45 minutes, and the noise study's 5 × 4 × 3 = 60 runs about 7–8 hours (narrow it with
-``--label-noises``/``--label-scales``). These are estimates: the probe ran on a crowded machine.
+Cost (2-core CPU, no GPU): a smoke run takes seconds. The lab scale was sized from a probe of the ``lab`` model
+at 160 px and batch 8: 1.8 s of CPU time per iteration summed over torch's two threads, so about 1 s of wall time
+on two free cores; 300 iterations plus evaluation are then about 6 minutes per run: Table 3 (3 arms × 3 seeds)
+about an hour, Tables 4 and 5 (2 × 3) about 40 minutes, the noise study's 5 × 4 × 3 = 60 runs about 6 hours
+(narrow it with ``--label-noises``/``--label-scales``). Estimates: the probe ran on a crowded machine.
 
 The paper's own COCO numbers are kept here as data (:data:`PAPER_TABLE3` …) for side-by-side display; they are
 the paper's, never ours.
@@ -42,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -111,7 +112,7 @@ PAPER_TABLE4: dict[str, dict[str, float | None]] = {
 }
 #: Table 5 of the paper (target performance), mAP in %. Only the "Original" (log target) row survives in the
 #: lab's copy of the paper; the row for the linear target of eqs. 93–94 is missing there, so it is None here
-#: (the text of Appendix C calls the loss "a very slight degradation").
+#: (Appendix C's text reports only a small drop for it, without numbers we could copy).
 PAPER_TABLE5: dict[str, dict[str, float | None]] = {
     "log": {"AP50": 44.7, "AP75": 23.1, "AP": 23.8},
     "linear": {"AP50": None, "AP75": None, "AP": None},
@@ -176,7 +177,7 @@ SCALES: dict[str, Scale] = {
         name="lab",
         description="the bundled synthetic shapes (2000 training, 200 validation images of 160 px) on a laptop "
                     "CPU; the `lab` model trained from scratch for 300 iterations of 8 images; sized for a table "
-                    "of 3 arms × 3 seeds in about an hour on 2 free cores (estimated, see the module docs).",
+                    "of 3 arms × 3 seeds in about an hour on 2 free cores (an estimate; see the module docs).",
         model="lab", iters=300, batch_size=8, lr=0.02, warmup_iters=50, image_size=160, seeds=3,
         synthetic={"n_train": 2000, "n_val": 200, "image_size": 160, "seed": 0},
         checkpoint_every=100, min_seeds=3,
@@ -290,7 +291,10 @@ def _check_grid(name: str, values: Iterable[Any], positive: bool) -> tuple:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float, Fraction, str)):
             raise TypeError(f"{name} must hold numbers, got {v!r}")
-        f = Fraction(v) if not isinstance(v, float) else Fraction(v).limit_denominator(10**6)
+        try:
+            f = Fraction(v) if not isinstance(v, float) else Fraction(v).limit_denominator(10**6)
+        except (ValueError, ZeroDivisionError, OverflowError):
+            raise ValueError(f"{name} must hold finite numbers (e.g. 0.05 or '1/20'), got {v!r}") from None
         if f < 0 or (positive and f == 0) or not math.isfinite(float(f)):
             raise ValueError(f"{name} must hold finite numbers {'> 0' if positive else '>= 0'}, got {v!r}")
         out.append(f)
@@ -442,10 +446,15 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------------------------------
-RUN_COLUMNS = ("experiment", "arm", "label", "seed", "label_noise", "label_scale", *METRICS, "train_seconds",
-               "run_dir")
-SUMMARY_COLUMNS = ("experiment", "arm", "label", "label_noise", "label_scale", "n_seeds",
+RUN_COLUMNS = ("experiment", "arm", "label", "seed", "label_noise", "label_scale", "status", *METRICS,
+               "train_seconds", "run_dir")
+SUMMARY_COLUMNS = ("experiment", "arm", "label", "label_noise", "label_scale", "n_seeds", "n_failed",
                    *(f"{m}_{part}" for m in METRICS for part in ("mean", "ci95", "low", "high")))
+
+
+OK = "ok"
+DIVERGED = "diverged"  # the training loss became non-finite; the run is counted, not averaged
+_NO_SUMMARY = Summary(mean=math.nan, half_width=math.nan, n=0, std=math.nan, confidence=0.95)
 
 
 @dataclass(frozen=True)
@@ -479,10 +488,13 @@ def _summarise(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> tup
         mine = [r for r in rows if r["arm"] == arm.name]
         if not mine:
             continue
+        ok = [r for r in mine if r["status"] == OK]
         entry = {"experiment": experiment.name, "arm": arm.name, "label": arm.label,
                  "label_noise": arm.label_noise,
-                 "label_scale": None if arm.label_scale is None else str(arm.label_scale), "n_seeds": len(mine)}
-        entry.update({m: mean_ci([r[m] for r in mine]) for m in METRICS})
+                 "label_scale": None if arm.label_scale is None else str(arm.label_scale), "n_seeds": len(ok),
+                 "n_failed": len(mine) - len(ok)}
+        # failed runs are counted, not averaged in as zeros; an arm with none left has no mean
+        entry.update({m: mean_ci([r[m] for r in ok]) if ok else _NO_SUMMARY for m in METRICS})
         out.append(entry)
     return tuple(out)
 
@@ -520,7 +532,7 @@ def run_experiment(
     ``"run"`` (a live loss curve in a notebook, :class:`LossCurve`); its ``close()``, if any, is called at the end.
     ``reuse``: a run directory that already holds metrics for the same config is read, not retrained.
     """
-    from labkit.detection.train import latest_checkpoint, resolve_device, train
+    from labkit.detection.train import NonFiniteLossError, latest_checkpoint, resolve_device, train
 
     sc = _scale(scale)
     exp = build_experiment(experiment, sc) if isinstance(experiment, str) else experiment
@@ -537,17 +549,21 @@ def run_experiment(
     for arm, seed, config in plan:
         if sc.synthetic is not None and data is None:
             _ensure_data(sc, Path(config.data), arm.label_noise)
-        metrics = _reusable(config) if reuse else None
+        metrics, status = _reusable(config) if reuse else None, OK
         if metrics is None:
             # an interrupted run continues from its checkpoint (train refuses a different config there)
             resume = reuse and latest_checkpoint(config.out) is not None
             tagged = None if callback is None else _tagged(callback, f"{arm.name}/seed{seed}")
-            run_dir = Path(train(config, resume=resume, progress=progress, callback=tagged))
-            metrics = json.loads((run_dir / "metrics.json").read_text())
+            try:
+                run_dir = Path(train(config, resume=resume, progress=progress, callback=tagged))
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+            except NonFiniteLossError as exc:
+                status, metrics = f"{DIVERGED}: {exc}", {m: None for m in METRICS}
+                print(f"{arm.name}/seed{seed}: {status}", file=sys.stderr)
         rows.append({"experiment": exp.name, "arm": arm.name, "label": arm.label, "seed": seed,
                      "label_noise": arm.label_noise,
-                     "label_scale": None if arm.label_scale is None else str(arm.label_scale),
-                     **{m: float(metrics[m]) for m in METRICS},
+                     "label_scale": None if arm.label_scale is None else str(arm.label_scale), "status": status,
+                     **{m: None if metrics[m] is None else float(metrics[m]) for m in METRICS},
                      "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out))})
     if callable(getattr(callback, "close", None)):
         callback.close()  # e.g. LossCurve: draw the finished curves
@@ -595,11 +611,10 @@ def write_results(results: Results, out: str | os.PathLike) -> tuple[Path, ...]:
     runs = _csv_text(RUN_COLUMNS, ([cell(r[c]) for c in RUN_COLUMNS] for r in results.rows))
     summary_rows = []
     for s in results.summary:
-        row = [cell(s[c]) for c in SUMMARY_COLUMNS[:6]]
+        row = [cell(s[c]) for c in SUMMARY_COLUMNS[:7]]
         for m in METRICS:
             d = s[m]
-            row += [d.mean, "" if math.isnan(d.half_width) else d.half_width,
-                    "" if math.isnan(d.low) else d.low, "" if math.isnan(d.high) else d.high]
+            row += ["" if math.isnan(v) else v for v in (d.mean, d.half_width, d.low, d.high)]
         summary_rows.append(row)
     paths = (out / "runs.csv", out / "summary.csv", out / "results.json")
     _write_atomic(paths[0], runs)
@@ -619,6 +634,10 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def load_results(path: str | os.PathLike) -> Results:
     """Read the ``results.json`` that :func:`run_experiment` wrote (``path``: the file or its folder)."""
     path = Path(path)
@@ -629,9 +648,8 @@ def load_results(path: str | os.PathLike) -> Results:
         data = json.loads(file.read_text())
         summary = tuple(
             {**{k: v for k, v in s.items() if k not in METRICS},
-             **{m: Summary(mean=s[m]["mean"], half_width=math.nan if s[m]["half_width"] is None
-                           else s[m]["half_width"], n=s[m]["n"],
-                           std=math.nan if s[m]["std"] is None else s[m]["std"], confidence=s[m]["confidence"])
+             **{m: Summary(mean=_nan_if_none(s[m]["mean"]), half_width=_nan_if_none(s[m]["half_width"]),
+                           n=s[m]["n"], std=_nan_if_none(s[m]["std"]), confidence=s[m]["confidence"])
                 for m in METRICS}}
             for s in data["summary"])
         return Results(experiment=data["experiment"], scale=data["scale"], provenance=data["provenance"],
@@ -679,8 +697,10 @@ def summary_table(results: Results, percent: bool = True) -> ResultTable:
         cells = []
         for m in order:
             d = s[m]
-            cells.append(f"{k * d.mean:.1f}" + ("" if math.isnan(d.half_width) else f" ± {k * d.half_width:.1f}"))
-        rows.append((s["label"], str(s["n_seeds"]), *cells))
+            mean = "–" if math.isnan(d.mean) else f"{k * d.mean:.1f}"
+            cells.append(mean + ("" if math.isnan(d.half_width) else f" ± {k * d.half_width:.1f}"))
+        failed = s.get("n_failed", 0)
+        rows.append((s["label"], str(s["n_seeds"]) + (f" ({failed} diverged)" if failed else ""), *cells))
     prov = results.provenance
     note = (f"Ours: {results.scale['name']} scale, mean ± 95 % Student-t CI over seeds (no ± with one seed); "
             f"{prov['device']}, commit {str(prov['git_commit'])[:10]}, {prov['date']}.")
@@ -723,6 +743,11 @@ def best_label_scales(results: Results, metric: str = "AP75") -> list[dict[str, 
     A tie for the best mean gives ``best_label_scale`` None (no preference)."""
     out = []
     for b, points in _noise_grid(results, metric).items():
+        points = [p for p in points if not math.isnan(p[1].mean)]  # arms whose every run diverged
+        if not points:
+            out.append({"label_noise": b, "best_label_scale": None, "ratio_to_noise": None, metric: math.nan,
+                        "ci95": math.nan})
+            continue
         ls, s = max(points, key=lambda t: t[1].mean)
         if sum(p[1].mean == s.mean for p in points) > 1:
             ls = None
@@ -852,6 +877,7 @@ def best_table(results: Results, metric: str = "AP75") -> ResultTable:
     """:func:`best_label_scales` as a table."""
     rows = tuple((f"{b['label_noise']:g}", "tie" if b["best_label_scale"] is None else f"{b['best_label_scale']:g}",
                   "–" if b["ratio_to_noise"] is None else f"{b['ratio_to_noise']:.2f}",
+                  "–" if math.isnan(b[metric]) else
                   f"{b[metric]:.3f}" + ("" if math.isnan(b["ci95"]) else f" ± {b['ci95']:.3f}")) for b in
                  best_label_scales(results, metric))
     return ResultTable(f"Best swept label scale per injected noise, by mean {metric} ({results.scale['name']} scale)",
@@ -896,7 +922,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(paper_table(results.experiment["paper"]).to_text())
     else:
-        for b in best_label_scales(results):
-            print(f"b1={b['label_noise']:g}: best α·σ={b['best_label_scale']:g} (AP75={b['AP75']:.3f})")
+        print()
+        print(best_table(results).to_text())
     print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
     return 0

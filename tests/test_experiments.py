@@ -214,7 +214,7 @@ def _check_result_files(folder: Path, experiment: str, n_arms: int, n_seeds: int
     assert tuple(runs[0]) == E.RUN_COLUMNS and tuple(summary[0]) == E.SUMMARY_COLUMNS
     assert len(runs) == n_arms * n_seeds and len(summary) == n_arms
     for row in runs:
-        assert row["experiment"] == experiment
+        assert row["experiment"] == experiment and row["status"] == "ok"
         assert all(0.0 <= float(row[m]) <= 1.0 for m in E.METRICS)
         metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
         assert float(row["AP75"]) == metrics["AP75"]  # the table carries the run's own COCOeval numbers
@@ -247,6 +247,30 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
 
 
+def test_a_diverged_run_is_counted_not_averaged(tmp_path, monkeypatch):
+    import labkit.detection.train as train_module
+
+    real_train = train_module.train
+
+    def diverging(config, **kwargs):
+        if config.extra["arm"] == "laplace_upper":
+            raise train_module.NonFiniteLossError("non-finite loss {'loss': nan}")
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(train_module, "train", diverging)
+    res = E.run_experiment("table4", "smoke", out=tmp_path, device="cpu", progress=False)
+    assert [r["status"].split(":")[0] for r in res.rows] == ["ok", "diverged"]
+    assert res.rows[1]["AP75"] is None
+    failed = res.summary[1]
+    assert (failed["n_seeds"], failed["n_failed"]) == (0, 1) and math.isnan(failed["AP75"].mean)
+    assert "1 diverged" in E.summary_table(res).to_text()
+    with open(tmp_path / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1]["n_failed"] == "1" and rows[1]["AP75_mean"] == ""
+    back = E.load_results(tmp_path)
+    assert back.summary[1]["n_failed"] == 1 and math.isnan(back.summary[1]["AP75"].mean)
+
+
 def test_cli_noise_study_grid_flags(tmp_path, capsys):
     from labkit.__main__ import main
 
@@ -254,7 +278,8 @@ def test_cli_noise_study_grid_flags(tmp_path, capsys):
     argv = ["experiment", "noise-study", "--scale", "smoke", "--device", "cpu", "--out", str(out),
             "--label-noises", "0.05", "--label-scales", "1/20"]
     assert main(argv) == 0
-    assert "b1=0.05: best α·σ=0.05" in capsys.readouterr().out  # the only grid point is the best
+    printed = capsys.readouterr().out.splitlines()
+    assert ["0.05", "0.05", "1.00"] in [line.split()[:3] for line in printed]  # the only point is the best
     data = _check_result_files(out, "noise-study", 1)
     assert data["summary"][0]["label_scale"] == "1/20" and data["summary"][0]["label_noise"] == 0.05
     settings = json.loads((Path(data["configs"][0]["data"]) / "synth.json").read_text())["settings"]
