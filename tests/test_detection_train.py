@@ -13,8 +13,8 @@ import torch
 
 from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.evaluate import STAT_NAMES, coco_stats, evaluate
-from labkit.detection.train import (NonFiniteLossError, batch_indices, latest_checkpoint, lr_at, resolve_device,
-                                    train_one_iteration)
+from labkit.detection.train import (LiveLossCurve, NonFiniteLossError, batch_indices, latest_checkpoint, lr_at,
+                                    resolve_device, train_one_iteration)
 
 ROOT = Path(__file__).resolve().parents[1]
 # one thread: results independent of the machine's load, and faster on a shared 2-core box
@@ -76,6 +76,9 @@ def test_config_validates_and_roundtrips(tmp_path):
     assert cfg.losses.detection.form == "laplace_upper" and cfg.losses.rpn.size_target == "linear"
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.replace(preset="proposed").losses.rpn.lam == __import__("fractions").Fraction(1, 4)
+    custom = cfg.replace(box_losses=cfg.losses.to_dict() | {"rpn": {**cfg.losses.rpn.to_dict(), "lam": "3"}})
+    assert custom.losses.rpn.lam == 3
+    assert TrainConfig(data="d", out="o", box_losses=custom.losses).losses == custom.losses
     for bad, match in ((dict(iters=0), "iters must be an int >= 1"), (dict(model="yolo"), "model must be one of"),
                        (dict(lr_steps=(0.9, 0.5)), "lr_steps must be increasing"),
                        (dict(device="gpu"), "device must be one of"), (dict(preset="nope"), "preset must be")):
@@ -193,6 +196,19 @@ def killed_and_resumed(tiny_data, tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return Path(whole.out), Path(cut.out)
+
+
+def test_live_loss_curve_plots_the_records(killed_and_resumed):
+    whole, _ = killed_and_resumed
+    records = [json.loads(x) for x in (whole / "log.jsonl").read_text().splitlines()]
+    curve = LiveLossCurve(every=2)
+    for r in records:
+        curve(r)
+    lines = {line.get_label(): line for line in curve.ax.get_lines()}
+    assert set(lines) == set(LiveLossCurve.KEYS)
+    assert list(lines["loss"].get_ydata()) == [r["loss"] for r in records]
+    with pytest.raises(ValueError, match="every must be"):
+        LiveLossCurve(every=0)
 
 
 def test_resume_after_sigkill_gives_the_same_weights(killed_and_resumed):

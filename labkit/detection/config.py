@@ -32,7 +32,9 @@ class TrainConfig:
     preset: str = "proposed"
     loss_form: str | None = None  # None: each preset stage's own reading (Table 1)
     size_target: str = LOG
-    box_losses: Mapping[str, Any] | None = None  # filled from preset/loss_form/size_target when None
+    # both stages' losses, stored as BoxLosses.to_dict(); None: from preset/loss_form/size_target (a BoxLosses
+    # is accepted too, for custom settings outside Table 1)
+    box_losses: Mapping[str, Any] | None = None
     iters: int = 1000
     batch_size: int = 8
     lr: float = 0.02
@@ -70,7 +72,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a number in [{low}, {high}], got {name}={value!r}")
         steps = tuple(self.lr_steps)
         if any(not isinstance(s, (int, float)) or not 0 < s < 1 for s in steps) or list(steps) != sorted(steps):
-            raise ValueError(f"lr_steps must be increasing fractions of iters in (0, 1), got lr_steps={self.lr_steps!r}")
+            raise ValueError(
+                f"lr_steps must be increasing fractions of iters in (0, 1), got lr_steps={self.lr_steps!r}")
         object.__setattr__(self, "lr_steps", steps)
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got model={self.model!r}")
@@ -84,6 +87,8 @@ class TrainConfig:
             _check_int("image_size", self.image_size, 32)
         if self.box_losses is None:
             losses = from_preset(self.preset, form=self.loss_form, size_target=self.size_target)
+        elif isinstance(self.box_losses, BoxLosses):
+            losses = self.box_losses
         else:
             losses = BoxLosses.from_dict(self.box_losses)
         object.__setattr__(self, "box_losses", losses.to_dict())

@@ -74,7 +74,8 @@ def _fraction(name: str, value: Any) -> Fraction:
     try:
         frac = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**9)
     except (TypeError, ValueError, ZeroDivisionError):
-        raise TypeError(f"{name} must be a number (int, Fraction, float or a string like '1/9'), got {value!r}") from None
+        raise TypeError(
+            f"{name} must be a number (int, Fraction, float or a string like '1/9'), got {value!r}") from None
     return frac
 
 
@@ -126,7 +127,8 @@ class BoxLossConfig:
         unknown = sorted(set(data) - known)
         missing = sorted(set(_NUMBERS) - set(data))
         if unknown or missing:
-            raise ValueError(f"box-loss config: unknown keys {unknown}, missing keys {missing}; expected {sorted(known)}")
+            raise ValueError(
+                f"box-loss config: unknown keys {unknown}, missing keys {missing}; expected {sorted(known)}")
         return cls(**dict(data))
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "save_checkpoint",
     "latest_checkpoint",
     "train",
+    "LiveLossCurve",
     "add_arguments",
     "run",
 ]
@@ -362,6 +363,48 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
     finally:
         if started_dist:
             dist.destroy_process_group()
+
+
+class LiveLossCurve:
+    """A ``callback`` for :func:`train` that keeps every record and redraws the loss curves every ``every``
+    iterations: in a Jupyter kernel through one updating display, elsewhere only into :attr:`figure`."""
+
+    KEYS = ("loss", "loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
+
+    def __init__(self, every: int = 10, keys: tuple[str, ...] = KEYS) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an int >= 1, got every={every!r}")
+        from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+        self.every, self.keys, self.records = every, tuple(keys), []
+        self.figure = Figure(figsize=(6, 3.5))
+        self.ax = self.figure.add_subplot()
+        self._handle = None
+
+    def __call__(self, record: Record) -> None:
+        self.records.append(record)
+        if record["iteration"] % self.every == 0:
+            self.draw()
+
+    def draw(self) -> None:
+        ax = self.ax
+        ax.clear()
+        its = [r["iteration"] for r in self.records]
+        for key in self.keys:
+            ax.plot(its, [r.get(key, float("nan")) for r in self.records], label=key, lw=1.5 if key == "loss" else 1)
+        ax.set(xlabel="iteration", ylabel="loss", yscale="log")
+        ax.legend(fontsize="small", loc="upper right")
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
 
 
 # ---------------------------------------------------------------------------------------------------------------
