@@ -350,7 +350,7 @@ def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.Pa
                              "do not pass data= for the noise study")
         return Path(data)
     if scale.synthetic is None:
-        raise ValueError(f"data: scale {scale.name!r} has no bundled data; pass data= (a dataset root, e.g. a "
+        raise ValueError(f"data: scale {scale.name!r} has no bundled data; pass data= / --data (a dataset root, e.g. a "
                          "COCO 2014 folder with annotations/instances_train2014.json and train2014/)")
     base = out / "data" if scale.name == "smoke" else ROOT / "data"
     name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}"
@@ -914,9 +914,14 @@ def run(args: argparse.Namespace) -> int:
         grid = SCALES[args.scale]
         experiment = noise_study(grid.label_noises if args.label_noises is None else args.label_noises,
                                  grid.label_scales if args.label_scales is None else args.label_scales)
+    from labkit.detection.train import DeviceUnavailableError
+
     start = time.perf_counter()
-    results = run_experiment(experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
-                             data=args.data, progress=True, reuse=not args.no_reuse)
+    try:
+        results = run_experiment(experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
+                                 data=args.data, progress=True, reuse=not args.no_reuse)
+    except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:  # bad input: say what, without a traceback
+        raise SystemExit(f"experiment: {exc}") from None
     print(summary_table(results).to_text())
     if results.experiment.get("paper"):
         print()

@@ -284,6 +284,8 @@ def test_cli_noise_study_grid_flags(tmp_path, capsys):
     assert data["summary"][0]["label_scale"] == "1/20" and data["summary"][0]["label_noise"] == 0.05
     settings = json.loads((Path(data["configs"][0]["data"]) / "synth.json").read_text())["settings"]
     assert settings["label_noise"] == 0.05  # the run trained on labels with the injected noise
+    with pytest.raises(SystemExit, match="--data"):  # coco needs a dataset root: one line, no traceback
+        main(["experiment", "table3", "--scale", "coco", "--out", str(out)])
     with pytest.raises(SystemExit, match="noise-study only"):
         main(["experiment", "table3", "--out", str(out), "--label-noises", "0.1"])
 
