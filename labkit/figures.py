@@ -1,5 +1,7 @@
-"""The paper's Figures 1–4, built from :mod:`labkit.losses` and :mod:`labkit.densities`, drawn with matplotlib or
-plotly, and exported as PNG/SVG/PDF (``python -m labkit figures --out DIR``).
+"""Write the paper's Figures 1–4 (matplotlib or plotly builders; PNG/SVG/PDF export).
+
+The curves come from :mod:`labkit.losses` and :mod:`labkit.densities`; ``python -m labkit figures --out DIR``
+writes all four at the paper's parameters.
 
 Each figure is computed once as a list of :class:`Panel` (an x grid and named y arrays, one panel per axes) and then
 drawn by one backend-agnostic renderer per library. The live views of :mod:`labkit.widgets` recompute the panels and
@@ -24,6 +26,7 @@ import argparse
 import math
 import numbers
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +203,7 @@ def figure2_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
     alpha = check_alpha(alpha)
     x = _grid(_check_x_max(x_max, DENSITY_X_MAX), _check_n_points(n_points))
     curves = {"normal": normal_pdf(x), "laplace": laplace_pdf(x), "huber_density": huber_density(x, alpha)}
-    return [Panel("Densities", f"Huber α = {_fmt(alpha)}", x, curves, "density")]
+    return [Panel("Densities", f"Huber α = {_fmt(alpha)}", x, curves, "density", legend_loc="upper right")]
 
 
 def figure3_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
@@ -415,7 +418,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write Figures 1–4 at the paper's parameters as PNG, SVG and PDF."""
-    for path in export_figures(args.out, args.formats, args.dpi):
+    """Write Figures 1–4 at the paper's parameters as PNG, SVG and PDF; exit status 2 on bad arguments."""
+    try:
+        written = export_figures(args.out, args.formats, args.dpi)
+    except ValueError as exc:
+        print(f"figures: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
     return 0

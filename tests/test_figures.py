@@ -20,6 +20,8 @@ import scipy.integrate
 import scipy.stats
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from labkit import figures, widgets
@@ -141,6 +143,20 @@ def test_figure4_paper_panels_and_derivatives():
         np.testing.assert_array_equal(grad["kl_grad"][1], laplace_kl_loss_grad(x, alpha, beta))
         for i in (3, 100, 250, 399):
             assert grad["kl_grad"][1][i] == pytest.approx(mp_kl_grad(x[i], alpha, beta), rel=1e-10)
+
+
+@given(log_alpha=st.floats(-3.0, 3.0))
+def test_every_slider_alpha_gives_readable_panels_that_obey_eq27(log_alpha):
+    alpha = 10.0 ** log_alpha
+    (panel,) = figures.figure3_panels(alpha, n_points=61)
+    x, c = panel.x, panel.curves
+    assert x[0] == pytest.approx(-3 * alpha) and x[-1] == pytest.approx(3 * alpha)
+    slack = 1e-12 * alpha * alpha
+    assert np.all(c["kl_lower"] <= c["huber"] + slack) and np.all(c["huber"] <= c["kl_upper"] + slack)
+    # Figure 4 with β = 1/α: |H'| ≤ α and |D'| < 1/β = α (eq. 21), both reached near the ends of the x-range
+    grad = figures.figure4_panels(alpha, n_points=61)[1].curves
+    assert np.max(np.abs(grad["huber_grad"])) == pytest.approx(alpha)
+    assert 0.9 * alpha < np.max(np.abs(grad["kl_grad"])) <= alpha
 
 
 def test_figure4_explicit_beta_and_x_max():
@@ -326,7 +342,9 @@ def test_figures_command_writes_png_svg_pdf(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 12
 
 
-def test_export_rejects_bad_arguments(tmp_path):
+def test_export_rejects_bad_arguments(tmp_path, capsys):
+    assert labkit_main(["figures", "--out", str(tmp_path), "--dpi", "0"]) == 2
+    assert "dpi must be an integer" in capsys.readouterr().err
     with pytest.raises(ValueError, match="formats"):
         figures.export_figures(tmp_path, formats=("jpg",))
     with pytest.raises(ValueError, match="dpi"):
