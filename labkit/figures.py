@@ -53,6 +53,7 @@ __all__ = [
     "figure4",
     "figure4_panels",
     "export_figures",
+    "x_range",
 ]
 
 #: α and β accepted by the builders: the range of the live views' log sliders (10⁻³ … 10³)
@@ -62,7 +63,7 @@ BETA_RANGE = (1e-3, 1e3)
 PAPER_ALPHA = 1.0
 #: the four panels of Figure 4, (a)–(d)
 FIGURE4_ALPHAS = (0.01, 0.5, 2.0, 100.0)
-#: the loss figures span x ∈ [−3α, 3α]: the quadratic part, both kinks and enough linear tail to see the slope
+#: the loss figures span x ∈ [−3a, 3a], a = α rounded up to the 1–2–5 sequence (see ``x_range``)
 X_SPAN_IN_ALPHAS = 3.0
 #: Figure 2 spans x ∈ [−4, 4]: the standard normal and Laplace do not depend on α
 DENSITY_X_MAX = 4.0
@@ -166,6 +167,22 @@ def _check_backend(backend: str, ax: Any) -> str:
     return backend
 
 
+def x_range(alpha: float) -> float:
+    """Half-width of the x-range of the loss figures for this α: 3·a, with a = α rounded up to 1, 2 or 5 × 10^k.
+
+    So 3α ≤ x_range(α) < 7.5α: the quadratic part, both kinks and some linear tail are always in view. The steps
+    matter for the live views: were the range exactly 3α, every α would draw the very same picture (eqs. 28–29
+    make H_α and D_{α,1/α} self-similar), and moving the slider would only relabel the axes. With steps, the
+    kinks visibly move within a range and the range jumps at 1, 2, 5 × 10^k. At 1–2–5 values of α, such as all
+    the paper's, the range is exactly ±3α.
+    """
+    alpha = check_alpha(alpha)
+    exponent = math.floor(math.log10(alpha))
+    mantissa = alpha / 10.0 ** exponent
+    step = next(m for m in (1.0, 2.0, 5.0, 10.0) if mantissa <= m * (1 + 1e-12))  # 1e-12: log10 rounding
+    return X_SPAN_IN_ALPHAS * step * 10.0 ** exponent
+
+
 def _grid(x_max: float, n_points: int) -> np.ndarray:
     return np.linspace(-x_max, x_max, n_points)
 
@@ -189,9 +206,9 @@ def l2_loss(x: np.ndarray) -> np.ndarray:
 
 def figure1_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
                    n_points: int = N_POINTS) -> list[Panel]:
-    """Figure 1: L₁, L₂ and H_α (eq. 5) on x ∈ [−x_max, x_max] (default 3α)."""
+    """Figure 1: L₁, L₂ and H_α (eq. 5) on x ∈ [−x_max, x_max] (default ``x_range(α)``, 3α at α = 1)."""
     alpha = check_alpha(alpha)
-    x = _grid(_check_x_max(x_max, X_SPAN_IN_ALPHAS * alpha), _check_n_points(n_points))
+    x = _grid(_check_x_max(x_max, x_range(alpha)), _check_n_points(n_points))
     curves = {"l1": l1_loss(x), "l2": l2_loss(x), "huber": huber(x, alpha)}
     return [Panel("L1, L2 and Huber loss", f"α = {_fmt(alpha)}", x, curves, "loss")]
 
@@ -210,7 +227,7 @@ def figure3_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
                    n_points: int = N_POINTS) -> list[Panel]:
     """Figure 3: D_{α,1/α} ≤ H_α ≤ D_{α/2,1/α} (eq. 27), the gap between the bounds shaded."""
     alpha = check_alpha(alpha)
-    x = _grid(_check_x_max(x_max, X_SPAN_IN_ALPHAS * alpha), _check_n_points(n_points))
+    x = _grid(_check_x_max(x_max, x_range(alpha)), _check_n_points(n_points))
     curves = {
         "kl_lower": laplace_kl_loss(x, alpha, 1.0 / alpha),
         "kl_upper": laplace_kl_loss(x, alpha / 2.0, 1.0 / alpha),
@@ -235,7 +252,7 @@ def figure4_panels(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float
                    *, x_max: float | None = None, n_points: int = N_POINTS) -> list[Panel]:
     """Figure 4: for each α, one panel with H_α and D_{α,β} (eqs. 5, 19) and one below with their derivatives
     (H'_α = x clipped to [−α, α]; D'_{α,β}, eq. 21). Panels are ordered row-major: all loss panels, then all
-    derivative panels. ``beta=None`` means β = 1/α per panel (the paper does not say); x spans [−3α, 3α] unless
+    derivative panels. ``beta=None`` means β = 1/α per panel (the paper does not say); x spans ±x_range(α) unless
     ``x_max`` fixes it for every panel.
     """
     if isinstance(alphas, numbers.Real) and not isinstance(alphas, bool):
@@ -247,7 +264,7 @@ def figure4_panels(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float
     n_points = _check_n_points(n_points)
     losses, grads = [], []
     for alpha, b in zip(alphas, betas):
-        x = _grid(_check_x_max(x_max, X_SPAN_IN_ALPHAS * alpha), n_points)
+        x = _grid(_check_x_max(x_max, x_range(alpha)), n_points)
         params = f"α = {_fmt(alpha)}, β = {_fmt(b)}"
         losses.append(Panel("", params, x, {"huber": huber(x, alpha), "kl": laplace_kl_loss(x, alpha, b)}, "loss"))
         grads.append(Panel("", params, x, {"huber_grad": huber_grad(x, alpha), "kl_grad": laplace_kl_loss_grad(x, alpha, b)},
@@ -340,7 +357,7 @@ def _render(panels: list[Panel], rows: int, cols: int, backend: str, ax: Any, fi
 def figure1(alpha: float = PAPER_ALPHA, *, x_max: float | None = None, n_points: int = N_POINTS,
             backend: str = "matplotlib", ax: Any = None):
     """Figure 1: L₁, L₂ and H_α (eq. 5). Returns a matplotlib ``Figure`` (drawn into ``ax`` if given) or a plotly
-    ``go.Figure``. ``alpha`` in ``ALPHA_RANGE`` (paper: 1); x ∈ [−x_max, x_max], default 3α."""
+    ``go.Figure``. ``alpha`` in ``ALPHA_RANGE`` (paper: 1); x ∈ [−x_max, x_max], default ``x_range(α)``."""
     backend = _check_backend(backend, ax)
     return _render(figure1_panels(alpha, x_max=x_max, n_points=n_points), 1, 1, backend, ax, (6.0, 4.0))
 
@@ -355,7 +372,7 @@ def figure2(alpha: float = PAPER_ALPHA, *, x_max: float | None = None, n_points:
 
 def figure3(alpha: float = PAPER_ALPHA, *, x_max: float | None = None, n_points: int = N_POINTS,
             backend: str = "matplotlib", ax: Any = None):
-    """Figure 3: H_α between D_{α,1/α} and D_{α/2,1/α} (eq. 27), the gap shaded; paper: α = 1, x default ±3α."""
+    """Figure 3: H_α between D_{α,1/α} and D_{α/2,1/α} (eq. 27), the gap shaded; paper: α = 1, x default ±x_range(α)."""
     backend = _check_backend(backend, ax)
     return _render(figure3_panels(alpha, x_max=x_max, n_points=n_points), 1, 1, backend, ax, (6.0, 4.0))
 

@@ -190,7 +190,7 @@ def _check_live(alpha: float, backend: str) -> float:
 
 def live_figure1(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
                  n_points: int = figures.N_POINTS) -> LiveFigure:
-    """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (±3α)."""
+    """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (see ``labkit.figures.x_range``)."""
     alpha = _check_live(alpha, backend)
     return LiveFigure(lambda a, _: figures.figure1_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
                       alpha, None, css_class(1, backend), with_beta=False)
@@ -206,7 +206,7 @@ def live_figure2(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
 
 def live_figure3(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
                  n_points: int = figures.N_POINTS) -> LiveFigure:
-    """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (±3α)."""
+    """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (see ``labkit.figures.x_range``)."""
     alpha = _check_live(alpha, backend)
     return LiveFigure(lambda a, _: figures.figure3_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
                       alpha, None, css_class(3, backend), with_beta=False)
@@ -215,7 +215,7 @@ def live_figure3(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
 def live_figure4(alpha: float = 0.5, beta: float | None = None, *, backend: str = "plotly",
                  n_points: int = figures.N_POINTS) -> LiveFigure:
     """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right). α on a log slider 10⁻³ … 10³, β on
-    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (±3α)."""
+    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (see ``labkit.figures.x_range``)."""
     alpha = _check_live(alpha, backend)
     if beta is not None:
         beta = figures.check_beta(beta)
