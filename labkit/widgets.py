@@ -18,7 +18,6 @@ import math
 from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
-import numpy as np
 
 from labkit import figures
 from labkit.figures import ALPHA_RANGE, BETA_RANGE, Panel
