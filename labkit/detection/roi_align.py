@@ -135,27 +135,29 @@ class _SeparableRoIAlign(torch.autograd.Function):
     def forward(ctx, input: Tensor, batch: Tensor, a_y: Tensor, a_x: Tensor) -> Tensor:
         n, c, h, w = input.shape
         k, ph, pw = a_y.shape[0], a_y.shape[1], a_x.shape[1]
-        rows = input.new_empty((k, ph, c, w))
+        out = input.new_empty((k, c, ph, pw))
         groups = _groups(batch, n)
+        # one image at a time: the (RoIs × pooled_h × C × W) intermediate stays a few MB and is reused
         for b, idx in groups:
             fmap = input[b].permute(1, 0, 2).reshape(h, c * w)  # (H, C·W)
-            rows[idx] = (a_y[idx].reshape(-1, h) @ fmap).view(-1, ph, c, w)
-        out = torch.bmm(rows.view(k, ph * c, w), a_x.transpose(1, 2))  # (K, PH·C, PW)
+            rows = (a_y[idx].reshape(-1, h) @ fmap).view(-1, ph * c, w)  # (K_b, PH·C, W)
+            pooled = torch.bmm(rows, a_x[idx].transpose(1, 2))  # (K_b, PH·C, PW)
+            out[idx] = pooled.view(-1, ph, c, pw).permute(0, 2, 1, 3)
         ctx.save_for_backward(a_y, a_x)
         ctx.groups, ctx.shape = groups, input.shape
-        return out.view(k, ph, c, pw).permute(0, 2, 1, 3).contiguous()
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         a_y, a_x = ctx.saved_tensors
         n, c, h, w = ctx.shape
-        k, ph, pw = a_y.shape[0], a_y.shape[1], a_x.shape[1]
+        ph, pw = a_y.shape[1], a_x.shape[1]
         grad_input = grad_out.new_zeros((n, h, c, w))
-        grad_rows = torch.bmm(grad_out.permute(0, 2, 1, 3).reshape(k, ph * c, pw), a_x)  # (K, PH·C, W)
-        grad_rows = grad_rows.view(k, ph, c * w)
         for b, idx in ctx.groups:
-            grad_input[b] = (a_y[idx].reshape(-1, h).t() @ grad_rows[idx].reshape(-1, c * w)).view(h, c, w)
+            grad_pooled = grad_out[idx].permute(0, 2, 1, 3).reshape(-1, ph * c, pw)  # (K_b, PH·C, PW)
+            grad_rows = torch.bmm(grad_pooled, a_x[idx]).view(-1, c * w)  # (K_b·PH, C·W)
+            grad_input[b] = (a_y[idx].reshape(-1, h).t() @ grad_rows).view(h, c, w)
         return grad_input.permute(0, 2, 1, 3), None, None, None
 
 
