@@ -85,7 +85,7 @@ def _as_tensor(value: ArrayLike, like: torch.Tensor | None) -> torch.Tensor:
     arr = np.asarray(value)
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = _from_numpy(arr)
     if like is not None:
         t = t.to(device=like.device)
     return t
@@ -120,11 +120,18 @@ def apply(fn: Callable[..., torch.Tensor], names: tuple[str, ...], *args: ArrayL
         dtype = np.result_type(*float_dtypes) if float_dtypes else np.dtype(np.float64)
         if any(np.asarray(a).dtype.kind in "iu" for a in arrays):
             dtype = np.result_type(dtype, np.float64)
-        ts = [torch.from_numpy(np.ascontiguousarray(a, dtype=dtype)) for a in np_args]
+        ts = [_from_numpy(a.astype(dtype, copy=False)) for a in np_args]
         _check_broadcast(names, ts)
         return fn(*ts).numpy()
     ts = [torch.tensor(float(a), dtype=torch.float64) for a in args]
     return float(fn(*ts))
+
+
+def _from_numpy(arr: np.ndarray) -> torch.Tensor:
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:  # torch.from_numpy shares memory and warns on read-only arrays (plotly returns them)
+        arr = arr.copy()
+    return torch.from_numpy(arr)
 
 
 def _check_broadcast(names: tuple[str, ...], ts: list[torch.Tensor]) -> None:

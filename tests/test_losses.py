@@ -343,3 +343,11 @@ def test_series_threshold_is_continuous():
     for u in (t * (1 - 1e-7), t, t * (1 + 1e-7)):
         ref = float(mp_kl_loss(u * 3.0, 3.0, 1.0))
         assert laplace_kl_loss(u * 3.0, 3.0, 1.0) == pytest.approx(ref, rel=1e-14)
+
+
+def test_read_only_arrays_are_accepted_without_warning(recwarn):
+    arr = np.linspace(-2, 2, 5)
+    arr.flags.writeable = False  # plotly hands out read-only arrays
+    np.testing.assert_allclose(huber(arr, 1.0), F.huber_loss(torch.tensor(arr), torch.zeros(5, dtype=torch.float64),
+                                                             reduction="none").numpy())
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
