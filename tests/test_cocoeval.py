@@ -107,3 +107,15 @@ def test_bad_input_names_the_argument(kwargs, match):
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="gt"):
         evaluate_detections(tmp_path / "nope.json", [])
+
+
+def test_eval_benchmark_prints_equal_stats_as_json(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_eval.py"
+    done = subprocess.run([sys.executable, str(bench), "--images", "20", "--repeats", "1"], capture_output=True,
+                          text=True, check=True, cwd=tmp_path)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["stats_equal_1e-9"] and result["images"] == 20 and result["ratio"] > 0

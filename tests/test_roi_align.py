@@ -211,3 +211,16 @@ def test_faster_rcnn_training_losses_and_gradients_match_stock():
     (ref_losses, ref_grad), (losses, grad) = runs
     assert losses == pytest.approx(ref_losses, rel=1e-5, abs=1e-6)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the skip path is what runs without CUDA")
+def test_gpu_benchmark_skips_with_a_json_line_without_cuda(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_gpu.py"
+    done = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = done.stdout.strip().splitlines()
+    assert "skipped" in lines[0] and json.loads(lines[-1])["skipped"] is True
