@@ -292,3 +292,11 @@ def test_gpu_models_build_with_the_paper_heads(name):
     assert isinstance(model.rpn, PaperRPN) and isinstance(model.roi_heads, PaperRoIHeads)
     assert model.rpn.box_coder.weights == (20.0, 20.0, 10.0, 10.0)
     assert model.roi_heads.box_predictor.cls_score.out_features == 81
+
+
+def test_linear_decode_keeps_boxes_valid():
+    coder = make_box_coder(stage(size_target="linear"))
+    codes = torch.tensor([[0.0, 0.0, -1e4, 1e6]], dtype=torch.float64)
+    box = coder.decode_single(codes, ANCHORS[:1])[0]
+    w, h = box[2] - box[0], box[3] - box[1]
+    assert w == pytest.approx(1e-3 * 40) and h == pytest.approx(1000 / 16 * 20)  # ratio clipped to [1e-3, 62.5]

@@ -46,7 +46,7 @@ def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | N
     model.eval()
     results, image_ids = [], []
     try:
-        for images, targets in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        for images, targets in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):
             outputs = model([im.to(device) for im in images])
             for target, out in zip(targets, outputs):
                 image_id = int(target["image_id"])

@@ -325,7 +325,7 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
         if rank == 0 and config.val_split and (config.eval_every or config.evaluate):
             val_set = load_dataset(config.data, split=config.val_split)
         net.train()
-        bar = tqdm(total=config.iters, initial=start, desc="train", disable=not progress or rank != 0)
+        bar = tqdm(total=config.iters, initial=start, desc="train", disable=None if progress and rank == 0 else True)  # None: off when not a terminal
         tic, eval_seconds = time.perf_counter(), 0.0
         for it, (images, targets) in zip(range(start, config.iters), loader):
             flips = _flips(it, config.batch_size, config.hflip, config.seed)[rank::world]
@@ -460,7 +460,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.data:
             raise ValueError("--data is required (a dataset root in COCO or VOC layout), unless --resume")
         config = TrainConfig(
-            data=args.data, out=str(args.out), model=args.model, preset=args.preset, loss_form=args.loss_form,
+            data=str(Path(args.data).resolve()), out=str(args.out), model=args.model, preset=args.preset, loss_form=args.loss_form,
             size_target=args.size_target, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
             warmup_iters=args.warmup_iters, image_size=args.image_size, seed=args.seed, device=args.device,
             workers=args.workers, checkpoint_every=args.checkpoint_every, train_split=args.train_split,
