@@ -59,3 +59,16 @@ def test_generated_paths_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
     for path in (".venv/", "runs/", "reports/", "data/*"):
         assert path in ignored
+
+
+def test_command_line_lists_every_command():
+    import subprocess
+    import sys
+
+    from labkit.__main__ import COMMANDS
+
+    out = subprocess.run([sys.executable, "-m", "labkit", "--help"], capture_output=True, text=True, check=True)
+    for name in COMMANDS:
+        assert name in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "labkit", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
