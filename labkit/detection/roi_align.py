@@ -36,11 +36,11 @@ from torchvision.ops.poolers import _setup_scales
 
 __all__ = ["roi_align", "separable_roi_align", "prefer_separable", "FastMultiScaleRoIAlign", "SEPARABLE_DTYPES"]
 
-#: dtypes the fast path handles (sparse-free dense BLAS); others go to torchvision
+#: dtypes the fast path handles (dense BLAS products); others go to torchvision
 SEPARABLE_DTYPES = (torch.float32, torch.float64)
-#: the fast path's multiply-adds may exceed torchvision's (scalar, single-threaded) ones by this factor and still win:
-#: measured forward + backward in CPU time on one thread (16² map: 3.3× the multiply-adds, 4.8× faster; 64²: 41×,
-#: break-even), see benchmarks/bench_roi_align.py
+#: the fast path's multiply-adds may exceed torchvision's (scalar, single-threaded) ones by this factor and still win.
+#: Measured forward + backward on a 2-core CPU (benchmarks/bench_roi_align.py): a 16² map with 2 × 2 samples is 3.3×
+#: the multiply-adds and 4.8× faster; a 32² map with 1 sample is 45× and breaks even. 20 keeps a margin.
 _BLAS_ADVANTAGE = 20.0
 
 
