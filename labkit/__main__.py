@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# Before torch loads: idle OpenMP threads sleep instead of spinning (on a shared 2-core machine spinning threads
+# made a CPU training step 2-3x slower; benchmarks/bench_train_cpu.py), and the allocator may use huge pages.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 # command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS: dict[str, str] = {

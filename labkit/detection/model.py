@@ -28,9 +28,9 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
-from torchvision.ops import MultiScaleRoIAlign
 
 from labkit.detection.losses import BoxLossConfig, BoxLosses, box_regression_loss, make_box_coder, resolve_box_losses
+from labkit.detection.roi_align import FastMultiScaleRoIAlign
 
 __all__ = ["MODEL_NAMES", "DEFAULT_IMAGE_SIZE", "PaperRPN", "PaperRoIHeads", "build_model", "load_weights"]
 
@@ -168,8 +168,9 @@ def _lab(num_classes: int, image_size: int) -> FasterRCNN:
     # anchors from 1/16 to 1/2 of the image side: the synthetic objects' range
     sizes = tuple(max(4, round(image_size * f)) for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2))
     anchors = AnchorGenerator(sizes=(sizes,), aspect_ratios=((0.5, 1.0, 2.0),))
-    # one sample per bin: RoI align's CPU backward is the largest single cost of a step
-    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=1)
+    # one sample per bin: RoI align's CPU backward is the largest single cost of a step; labkit's exact separable
+    # RoI align (labkit.detection.roi_align) takes over on CPU where it is faster, torchvision's op elsewhere
+    pool = FastMultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=1)
     representation = 256
     return FasterRCNN(
         backbone,
@@ -201,7 +202,7 @@ class _VGG16Features(nn.Sequential):
 def _vgg16(num_classes: int, image_size: int) -> FasterRCNN:
     backbone = _VGG16Features()
     anchors = AnchorGenerator(sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),))
-    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+    pool = FastMultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
     return FasterRCNN(
         backbone,
         min_size=image_size,
@@ -222,6 +223,7 @@ def _resnet50_fpn(num_classes: int, image_size: int) -> FasterRCNN:
         num_classes=num_classes,
         min_size=image_size,
         max_size=round(image_size * 1333 / 800),
+        box_roi_pool=FastMultiScaleRoIAlign(featmap_names=["0", "1", "2", "3"], output_size=7, sampling_ratio=2),
     )
 
 
