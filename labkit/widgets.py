@@ -9,6 +9,11 @@ from :mod:`labkit.losses` / :mod:`labkit.densities`) and writes the new arrays i
 - matplotlib: an ipympl canvas (shown as a widget; use ``%matplotlib widget`` in the notebook); the lines get
   ``set_data``, the shaded gap of Figure 3 its new polygon, the axes rescale, then ``draw_idle``.
 
+Under Voila 0.5 use the matplotlib views (the dashboard does): plotly's FigureWidget is an anywidget whose ~5 MB
+ES module must load within anywidget's 2 s initialisation window; Voila creates all models at page load, the window
+closes first, and anywidget then drops every later update of that model ("Failed to initialize model"), so the
+figure draws once and never repaints. ipympl is a classic widget module without that window.
+
 No figure is rebuilt per step. Everything works without a kernel too: setting ``slider.value`` in plain Python runs
 the same update, which is how the tests and ``benchmarks/bench_sliders.py`` drive it.
 """
