@@ -23,6 +23,7 @@ import math
 from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
+import numpy as np
 
 from labkit import figures
 from labkit.figures import ALPHA_RANGE, BETA_RANGE, Panel
@@ -51,14 +52,19 @@ class _PlotlyTarget:
         self.widget = self.figure
         # trace order of plotly_figure: panel by panel, curves in dict order
         self._slots = [(i, key) for i, p in enumerate(panels) for key in p.curves]
+        self._x = [p.x for p in panels]
 
     def show(self, panels: Sequence[Panel]) -> None:
         # one restyle for all traces inside one batch_update; setting trace.x/y one by one costs ~3× more Python
         # time. The titles are not touched: a relayout of the subplot titles alone costs ~5–10 ms a step, so the
-        # live titles name the panel and the slider readouts give α and β.
+        # live titles name the panel and the slider readouts give α and β. x changes only when the range steps
+        # (labkit.figures.x_range), so most steps send y alone: half the bytes to ship and for plotly.js to take in.
+        update = {"y": [panels[i].curves[key] for i, key in self._slots]}
+        if any(not np.array_equal(old, p.x) for old, p in zip(self._x, panels)):
+            update["x"] = [panels[i].x for i, _ in self._slots]
+            self._x = [p.x for p in panels]
         with self.figure.batch_update():
-            self.figure.plotly_restyle({"x": [panels[i].x for i, _ in self._slots],
-                                        "y": [panels[i].curves[key] for i, key in self._slots]})
+            self.figure.plotly_restyle(update)
 
 
 class _MatplotlibTarget:

@@ -146,6 +146,11 @@ def _curve(page, container: str) -> str | None:
 def _watch_repaints(page, container: str) -> None:
     """In the page: record when the figure next changes, and the frame after it (the repaint). plotly: a DOM
     mutation of the plot; ipympl: a drawImage onto its canvas (WATCH_DRAW_IMAGE_JS, installed at page load)."""
+    # the drag's start: the pointer event in the page, not the call that asks Playwright to move the mouse (its
+    # round trip through the DevTools protocol is not the lab's latency)
+    page.evaluate("""() => document.addEventListener('pointermove', () => {
+        if (window.__labkitArmed && window.__labkitMoved === null) window.__labkitMoved = performance.now();
+    }, true)""")
     if container.endswith("-matplotlib"):
         page.evaluate("sel => { window.__labkitPainted = null; window.__labkitWatch = sel; }", container)
         return
@@ -163,7 +168,8 @@ def _watch_repaints(page, container: str) -> None:
 
 def drag_and_time(page, container: str, moves: int, step_px: float = 4.0) -> tuple[list[float], str, str]:
     """Drag the α slider in ``moves`` small steps; after each, wait for the figure to repaint. Returns the
-    latencies (ms, from just before the mouse move to the frame after the DOM change) and the curve before/after."""
+    latencies (ms, from the pointer event in the page to the frame after the figure changed) and the curve
+    before/after."""
     handle = _alpha_handle(page, container)
     handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
@@ -175,10 +181,12 @@ def drag_and_time(page, container: str, moves: int, step_px: float = 4.0) -> tup
     latencies = []
     try:
         for i in range(1, moves + 1):
-            t0 = page.evaluate("() => { window.__labkitPainted = null; window.__labkitArmed = true; return performance.now(); }")
+            page.evaluate("() => { window.__labkitPainted = window.__labkitMoved = null; window.__labkitArmed = true; }")
             page.mouse.move(x + i * step_px, y)
             page.wait_for_function("() => window.__labkitPainted !== null", timeout=30_000)
-            latencies.append(page.evaluate("() => window.__labkitPainted") - t0)
+            painted, moved = page.evaluate("() => [window.__labkitPainted, window.__labkitMoved]")
+            assert moved is not None, "the page saw no pointermove for the drag step"
+            latencies.append(painted - moved)
     finally:
         page.mouse.up()
     return latencies, before, _curve(page, container)
