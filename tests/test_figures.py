@@ -287,7 +287,8 @@ def test_slider_updates_the_same_figure_in_place(live, backend):
     figure = view.figure
     artists = list(figure.data) if backend == "plotly" else [ln for ax in figure.axes for ln in ax.get_lines()]
     check_shown(view, view.alpha_slider.value, view._beta())
-    for alpha in (0.02, 37.0):
+    # 0.015 → 0.02 and 37 → 45 keep the x-range (plotly then restyles y alone), the others change it
+    for alpha in (0.015, 0.02, 37.0, 45.0):
         view.alpha_slider.value = alpha
         assert view.alpha_slider.value == pytest.approx(alpha)
         beta = 1 / view.alpha_slider.value if live is widgets.live_figure4 else None
@@ -296,6 +297,17 @@ def test_slider_updates_the_same_figure_in_place(live, backend):
     assert view.figure is figure
     now = list(figure.data) if backend == "plotly" else [ln for ax in figure.axes for ln in ax.get_lines()]
     assert all(a is b for a, b in zip(artists, now)) and len(artists) == len(now)
+
+
+def test_plotly_live_sends_x_only_when_the_range_steps():
+    view = widgets.live_figure4(alpha=0.5)
+    sent: list[set[str]] = []
+    view.figure.observe(lambda change: change["new"] and sent.append(set(change["new"]["restyle_data"])),
+                        names="_py2js_restyle")
+    view.alpha_slider.value = 0.4  # x_range(0.4) = x_range(0.5) = 1.5
+    view.alpha_slider.value = 0.8  # x_range = 3
+    assert sent == [{"y"}, {"x", "y"}]
+    check_shown(view, view.alpha_slider.value, 1 / view.alpha_slider.value)
 
 
 def test_figure4_beta_link():
