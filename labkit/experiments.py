@@ -20,11 +20,11 @@ interval (:func:`labkit.stats.mean_ci`).
 A run directory that already holds metrics for the same config is reused, and an interrupted one resumes from
 its checkpoint, so a long lab-scale experiment can be stopped and restarted with the same command.
 
-Cost (2-core CPU, no GPU): a smoke run takes seconds. The lab scale was sized from a probe of the ``lab`` model
-at 160 px and batch 8: 1.8 s of CPU time per iteration summed over torch's two threads, so about 1 s of wall time
-on two free cores; 300 iterations plus evaluation are then about 6 minutes per run: Table 3 (3 arms × 3 seeds)
-about an hour, Tables 4 and 5 (2 × 3) about 40 minutes, the noise study's 5 × 4 × 3 = 60 runs about 6 hours
-(narrow it with ``--label-noises``/``--label-scales``). Estimates: the probe ran on a crowded machine.
+Cost (2-core CPU, no GPU, measured on a machine shared with other jobs): a smoke run takes seconds. A lab run
+(300 iterations of 8 images at 160 px, then evaluation on 200 images) took 1.5 minutes with the cores free and
+up to 18 minutes when they were crowded; the committed lab Table 3 (3 arms × 3 seeds) took the wall time recorded
+in ``results/table3-lab``. Tables 4 and 5 have 2 × 3 runs; the noise study's default lab grid 5 × 4 × 3 = 60 runs
+(narrow it with ``--label-noises``/``--label-scales``).
 
 The paper's own COCO numbers are kept here as data (:data:`PAPER_TABLE3` …) for side-by-side display; they are
 the paper's, never ours.
