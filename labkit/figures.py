@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from labkit.densities import huber_density, laplace_pdf, normal_pdf
-from labkit.losses import huber, huber_grad, laplace_kl_loss, laplace_kl_loss_grad
+from labkit.losses import huber, huber_grad, l1_loss, l2_loss, laplace_kl_loss, laplace_kl_loss_grad
 
 __all__ = [
     "ALPHA_RANGE",
@@ -194,16 +194,6 @@ def _fmt(v: float) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # figure data: one function per figure, all values from labkit.losses / labkit.densities
 # ---------------------------------------------------------------------------------------------------------------
-def l1_loss(x: np.ndarray) -> np.ndarray:
-    """L₁(x) = |x| (Section 3.1), the robust end of Figure 1."""
-    return np.abs(x)
-
-
-def l2_loss(x: np.ndarray) -> np.ndarray:
-    """L₂(x) = ½x² (Section 3.1), the quadratic end of Figure 1; H_α for |x| ≤ α."""
-    return 0.5 * np.square(x)
-
-
 def figure1_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
                    n_points: int = N_POINTS) -> list[Panel]:
     """Figure 1: L₁, L₂ and H_α (eq. 5) on x ∈ [−x_max, x_max] (default ``x_range(α)``, 3α at α = 1)."""

@@ -29,6 +29,8 @@ from labkit import _inputs
 from labkit._inputs import ArrayLike
 
 __all__ = [
+    "l1_loss",
+    "l2_loss",
     "huber",
     "huber_grad",
     "laplace_kl_loss",
@@ -67,6 +69,14 @@ def _g(v: torch.Tensor) -> torch.Tensor:
     vs = torch.where(small, v, torch.zeros_like(v))  # keep the series branch finite everywhere
     vb = torch.where(small, torch.ones_like(v), v)  # and the closed-form branch away from its cancellation
     return torch.where(small, vs * vs * _h_series(vs), vb + torch.expm1(-vb))
+
+
+def _l1(x: torch.Tensor) -> torch.Tensor:
+    return x.abs()
+
+
+def _l2(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * x
 
 
 def _huber(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -132,6 +142,18 @@ def _laplace_kl_divergence(mu1, b1, mu2, b2) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------------------------
+def l1_loss(x: ArrayLike) -> ArrayLike:
+    """L₁(x) = |x| (Section 3.1): the Laplace negative log-likelihood up to constants; robust, not smooth at 0."""
+    _inputs.check_real("x", x)
+    return _inputs.apply(_l1, ("x",), x)
+
+
+def l2_loss(x: ArrayLike) -> ArrayLike:
+    """L₂(x) = ½x² (Section 3.1, eq. 10): the Gaussian negative log-likelihood up to constants; H_α for |x| ≤ α."""
+    _inputs.check_real("x", x)
+    return _inputs.apply(_l2, ("x",), x)
+
+
 def huber(x: ArrayLike, alpha: ArrayLike) -> ArrayLike:
     """Huber loss H_α(x), eq. 5: ½x² for |x| ≤ α, α(|x| − ½α) beyond.
 

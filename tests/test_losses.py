@@ -18,6 +18,8 @@ from labkit.losses import (
     LaplaceKLLoss,
     huber,
     huber_grad,
+    l1_loss,
+    l2_loss,
     laplace_kl_divergence,
     laplace_kl_loss,
     laplace_kl_loss_approx,
@@ -351,3 +353,14 @@ def test_read_only_arrays_are_accepted_without_warning(recwarn):
     np.testing.assert_allclose(huber(arr, 1.0), F.huber_loss(torch.tensor(arr), torch.zeros(5, dtype=torch.float64),
                                                              reduction="none").numpy())
     assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
+def test_l1_and_l2_match_torch():
+    x = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    zero = torch.zeros_like(x)
+    torch.testing.assert_close(l1_loss(x), F.l1_loss(x, zero, reduction="none"))
+    torch.testing.assert_close(l2_loss(x), 0.5 * F.mse_loss(x, zero, reduction="none"))
+    # H_α joins them: L₂ inside [−α, α], L₁ shifted by α/2 and scaled by α outside (eq. 5)
+    inside, outside = x.abs() <= 1.5, x.abs() > 1.5
+    torch.testing.assert_close(huber(x, 1.5)[inside], l2_loss(x)[inside])
+    torch.testing.assert_close(huber(x, 1.5)[outside], 1.5 * (l1_loss(x)[outside] - 0.75))
