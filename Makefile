@@ -18,11 +18,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# the default synthetic dataset, generated once (skipped, with a note, while the data command is not built)
+# the default synthetic dataset, generated once (synth.json is written last: its presence means complete)
 data: $(STAMP)
-	@if [ -e $(DATA) ]; then echo "data: $(DATA) exists"; \
-	elif $(PY) -c "import labkit.detection.data_cli" 2>/dev/null; then $(PY) -m labkit data synth --out $(DATA); \
-	else echo "data: labkit.detection.data_cli is not available yet; skipping $(DATA)"; fi
+	@if [ -f $(DATA)/synth.json ]; then echo "data: $(DATA) exists"; else $(PY) -m labkit data synth --out $(DATA); fi
 
 # JupyterLab on 127.0.0.1 with a fresh token (the URL is printed), opening notebooks/00_start_here.ipynb
 lab: $(STAMP) data
