@@ -715,7 +715,7 @@ def paper_table(name: str) -> ResultTable:
                  for arm, v in PAPER_TABLES[name].items())
     return ResultTable(f"The paper's {name.replace('table', 'Table ')} (COCO 2014 val, VGG-16, one run each)",
                        ("arm", "AP50", "AP75", "AP"), rows,
-                       "The paper's numbers, not ours; '–' = not reported (or missing from the lab's copy).")
+                       "The paper's numbers, not ours; '–' = not reported there.")
 
 
 def _noise_grid(results: Results, metric: str) -> dict[float, list[tuple[float, Summary]]]:
