@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from labkit.detection import losses as dl
 from labkit.detection.losses import BoxLossConfig, BoxLosses, LinearSizeBoxCoder, make_box_coder
 from labkit.detection.model import MODEL_NAMES, PaperRoIHeads, PaperRPN, build_model, load_weights
+from paper_tables import TABLE1
 
 IMPLEMENTED = BoxLosses(
     rpn=BoxLossConfig(1, F(1, 9), 1, 1, 1, 1),
@@ -31,13 +32,7 @@ def stage(form="implementation", size_target="log", lam=F(1, 2), alpha=F(1, 3),
 # configuration
 # ---------------------------------------------------------------------------------------------------------------
 def test_presets_are_table_1():
-    # Table 1 of the paper, typed here from the paper (λ, α, σ_x, σ_y, σ_w, σ_h per stage)
-    table1 = {
-        "published": ((10, 1, 1, 1, 1, 1), (10, 1, 1, 1, 1, 1)),
-        "implemented": ((1, F(1, 9), 1, 1, 1, 1), (1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
-        "proposed": ((F(1, 4), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10)),
-                     (F(1, 2), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10))),
-    }
+    table1 = TABLE1  # the paper's Table 1 (tests/paper_tables.py)
     for name, (rpn, det) in table1.items():
         got = dl.from_preset(name)
         for cfg, want in ((got.rpn, rpn), (got.detection, det)):

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 from labkit import experiments as E  # noqa: E402
 from labkit.stats import Summary, mean_ci  # noqa: E402
+from paper_tables import TABLE1  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -67,14 +68,7 @@ def test_mean_ci_rejects_bad_input(values, confidence, match):
 def test_table3_arms_are_table1_columns():
     arms = {a.name: a.box_losses for a in E.table3().arms}
     assert list(arms) == ["published", "implemented", "proposed"]
-    # Table 1 of the paper, typed here as the independent reference: (λ, α, σ_x, σ_y, σ_w, σ_h) per stage
-    F = Fraction
-    table1 = {
-        "published": ((10, 1, 1, 1, 1, 1), (10, 1, 1, 1, 1, 1)),
-        "implemented": ((1, F(1, 9), 1, 1, 1, 1), (1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
-        "proposed": ((F(1, 4), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10)),
-                     (F(1, 2), 1, F(1, 20), F(1, 20), F(1, 10), F(1, 10))),
-    }
+    table1 = TABLE1  # the paper's Table 1 (tests/paper_tables.py)
     for name, (rpn, det) in table1.items():
         for stage, want in (("rpn", rpn), ("detection", det)):
             c = getattr(arms[name], stage)
