@@ -2,21 +2,29 @@
 dispatching ``labkit.detection.roi_align.roi_align`` picks, on the lab's shapes and on larger maps.
 
 Calls alternate between the implementations; medians of wall time and of process CPU time. The outputs and input
-gradients are checked against torchvision's in the same run. Last line: one JSON object.
+gradients are checked against torchvision's in the same run. Process settings are those of bench_train_cpu.py, the
+same for both arms and reported: ``OMP_WAIT_POLICY=PASSIVE`` and ``THP_MEM_ALLOC_ENABLE=1`` unless already set (on a
+shared 2-core machine, spinning OpenMP threads make every parallel BLAS call wait for a descheduled thread: without
+PASSIVE the separable path measured several times slower there, torchvision's kernel, single-threaded, barely
+changes). Last line: one JSON object.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import time
 
-import torch
-from torchvision.ops import roi_align as tv_roi_align
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # torch's CPU allocator asks for huge pages: fewer page faults
 
-from labkit.detection.roi_align import prefer_separable, separable_roi_align
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+from torchvision.ops import roi_align as tv_roi_align  # noqa: E402
+
+from labkit.detection.roi_align import prefer_separable, separable_roi_align  # noqa: E402
 
 # (name, images, channels, map h, map w, RoIs, spatial scale, sampling ratio)
 CASES = [
@@ -83,6 +91,7 @@ def main() -> None:
         "benchmark": "roi_align_cpu_forward_backward",
         "results": results,
         "threads": torch.get_num_threads(),
+        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "THP_MEM_ALLOC_ENABLE", "OMP_NUM_THREADS")},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}",
     }))
 

@@ -15,6 +15,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import roi_align as tv_roi_align
 
+import labkit.detection.roi_align as roi_align_module
 from labkit.detection.roi_align import FastMultiScaleRoIAlign, prefer_separable, roi_align, separable_roi_align
 
 TOL = {torch.float64: dict(rtol=1e-12, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-5)}
@@ -97,6 +98,49 @@ def test_border_samples_by_hand():
     expected = torch.tensor([10.0 + 4, (25.0 + 30.0) / 2 + 4], dtype=torch.float64).view(1, 1, 2, 1)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(out, tv_roi_align(fmap, rois, (2, 1), 1.0, 2, False))
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 2 * 2 * 4 * 13, 5 * 2 * 4 * 13])
+@pytest.mark.parametrize("ordered_batch", [True, False])
+def test_chunked_path_matches_torchvision(monkeypatch, chunk_elements, ordered_batch):
+    # tiny chunk budgets split each image's RoIs into runs of 1, 2 and 5 RoIs (pooled_h 2 · C 4 · W 13 per RoI);
+    # image 1 has no RoIs, and unsorted batch indices go through the sort-and-put-back path
+    monkeypatch.setattr(roi_align_module, "_CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(roi_align_module, "_MIN_CHUNK", 1)
+    gen = torch.Generator().manual_seed(17)
+    x = torch.randn(3, 4, 11, 13, generator=gen, dtype=torch.float64)
+    rois = random_rois(gen, 3, 11, 13, 23, 0.5, torch.float64)
+    rois[:, 0] = torch.where(rois[:, 0] == 1, torch.zeros_like(rois[:, 0]), rois[:, 0])
+    if ordered_batch:
+        rois = rois[torch.argsort(rois[:, 0], stable=True)]
+    else:
+        assert not bool((rois[1:, 0] >= rois[:-1, 0]).all())
+    args = ((2, 3), 0.5, 2, True)
+    ref = forward_backward(tv_roi_align, x, rois, *args)
+    got = forward_backward(separable_roi_align, x, rois, *args)
+    torch.testing.assert_close(got, ref, **TOL[torch.float64])
+
+
+def test_chunks_cover_each_image_in_runs():
+    batch = torch.tensor([0, 0, 0, 0, 0, 2, 2, 3])
+    assert roi_align_module._chunks(batch, 5, 2) == [(0, 0, 2), (0, 2, 4), (0, 4, 5), (2, 5, 7), (3, 7, 8)]
+    assert roi_align_module._chunks(batch, 5, 100) == [(0, 0, 5), (2, 5, 7), (3, 7, 8)]
+    assert roi_align_module._chunks(batch[:0], 2, 3) == []
+
+
+def test_non_contiguous_grad_out_matches_torchvision():
+    # out.sum().backward() hands the op an expanded (stride 0) gradient; a transposed one takes the strided copies
+    gen = torch.Generator().manual_seed(19)
+    x = torch.randn(2, 3, 9, 10, generator=gen, dtype=torch.float64)
+    rois = random_rois(gen, 2, 9, 10, 15, 1.0, torch.float64)
+    grads = []
+    for fn in (tv_roi_align, separable_roi_align):
+        xs = x.clone().requires_grad_(True)
+        out = fn(xs, rois, (4, 4), 1.0, 2)
+        weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view(4, 4, 3, -1).permute(3, 2, 1, 0)
+        (out.sum() + (out * weights).sum()).backward()
+        grads.append(xs.grad)
+    torch.testing.assert_close(grads[1], grads[0], **TOL[torch.float64])
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,9 +7,11 @@ when its row *or* its column lies outside the map. So the pooled value of one Ro
     out[c, ph, pw] = Σ_y Σ_x  A_y[ph, y] · F[c, y, x] · A_x[pw, x]
 
 where ``A_y`` (pooled_h × H) holds, for each output row, the averaged bilinear weights of its ``grid_h`` sample rows,
-and ``A_x`` (pooled_w × W) the same for columns. Forward is one matrix product per image (all of its RoIs' ``A_y``
-against the feature map) and one batched product over RoIs (against ``A_x``); the backward is the same two products
-transposed: dense BLAS on all cores instead of torchvision's single-threaded per-element scatter on CPU.
+and ``A_x`` (pooled_w × W) the same for columns. Forward is one matrix product per chunk of an image's RoIs (all of
+their ``A_y`` against the feature map) and one batched product over those RoIs (against ``A_x``); the backward is the
+same two products transposed: dense BLAS on all cores instead of torchvision's single-threaded per-element scatter on
+CPU. Chunks keep the intermediate small (cache-resident, and bounded on large maps); RoIs not sorted by image are
+sorted first and the result put back in their order.
 
 The sample coordinates, the out-of-map test, the clamping at the border, ``aligned`` and the adaptive
 ``sampling_ratio <= 0`` case (``ceil(roi_h / pooled_h)`` samples per bin, per RoI) follow torchvision's CPU kernel
@@ -39,9 +41,11 @@ __all__ = ["roi_align", "separable_roi_align", "prefer_separable", "FastMultiSca
 #: dtypes the fast path handles (dense BLAS products); others go to torchvision
 SEPARABLE_DTYPES = (torch.float32, torch.float64)
 #: the fast path's multiply-adds may exceed torchvision's (scalar, single-threaded) ones by this factor and still win.
-#: Measured forward + backward on a 2-core CPU (benchmarks/bench_roi_align.py): a 16² map with 2 × 2 samples is 3.3×
-#: the multiply-adds and 4.8× faster; a 32² map with 1 sample is 45× and breaks even. 20 keeps a margin.
-_BLAS_ADVANTAGE = 20.0
+#: Measured forward + backward on a shared 2-core CPU (benchmarks/bench_roi_align.py and 512 RoIs of the same kind on
+#: larger maps, OMP_WAIT_POLICY=PASSIVE): 16² with 2 × 2 samples is 3.3× the multiply-adds and ≈ 7× faster; 32² with
+#: 1 sample 45× and 1.5× faster; 64² with 2 × 2 samples 41× and 1.1× faster; 48² with 1 sample (94×) about even;
+#: 96² with 2 × 2 samples (88×) 0.7×. The break-even lies between 55× (2 × 2 samples) and 100× (1 sample).
+_BLAS_ADVANTAGE = 48.0
 
 
 def _output_size(output_size: int | Sequence[int]) -> tuple[int, int]:
@@ -127,24 +131,55 @@ def _roi_geometry(rois: Tensor, spatial_scale: float, pooled: tuple[int, int], s
     return (y1, height, grid_h), (x1, width, grid_w)
 
 
+#: RoIs per chunk of the fast path are chosen so that the chunk's intermediate (RoIs × pooled_h × C × W elements)
+#: stays about this size: it is reused for every chunk and stays in the L2/L3 cache between the two products, and
+#: memory stays bounded on large maps. At least ``_MIN_CHUNK`` RoIs per chunk all the same: on large maps a chunk of
+#: a few RoIs would make each GEMM re-read the whole map for a handful of rows.
+_CHUNK_ELEMENTS = 1 << 19
+_MIN_CHUNK = 32
+
+
+def _chunks(batch: Tensor, n_images: int, per_chunk: int) -> list[tuple[int, int, int]]:
+    """(image, start, stop) runs of at most ``per_chunk`` RoIs of one image each; ``batch`` must be sorted."""
+    counts = torch.bincount(batch, minlength=n_images).tolist() if batch.numel() else [0] * n_images
+    chunks, start = [], 0
+    for b, count in enumerate(counts):
+        for s in range(start, start + count, per_chunk):
+            chunks.append((b, s, min(s + per_chunk, start + count)))
+        start += count
+    return chunks
+
+
 class _SeparableRoIAlign(torch.autograd.Function):
     """out = A_y · F_b · A_xᵀ per RoI; grad F_b = Σ_k A_yᵀ · G_k · A_x (gradients for the boxes: none, as in
-    torchvision)."""
+    torchvision). The RoIs must be sorted by image (:func:`separable_roi_align` sorts them).
+
+    Forward, per chunk of RoIs of image b: ``rows = A_y (m·PH × H) @ F_b (H × C·W)``, one GEMM for the chunk, in
+    (RoI, ph, c, x) order; then ``A_x[k] (PW × W) @ rows[k]ᵀ (W × PH·C)``, a batched GEMM with N = PH·C (its
+    transpose, N = PW = 7, runs several times slower in MKL), in (RoI, pw, ph, c) order; one strided copy puts it in
+    (RoI, c, ph, pw). Backward: grad_out in (RoI, ph, c, pw) order (one strided copy), ``@ A_x`` batched, then one
+    GEMM per chunk accumulates ``A_yᵀ @ rows`` into the image's (H, C·W) gradient. Buffers are allocated once per
+    call and reused by every chunk."""
 
     @staticmethod
     def forward(ctx, input: Tensor, batch: Tensor, a_y: Tensor, a_x: Tensor) -> Tensor:
         n, c, h, w = input.shape
         k, ph, pw = a_y.shape[0], a_y.shape[1], a_x.shape[1]
         out = input.new_empty((k, c, ph, pw))
-        groups = _groups(batch, n)
-        # one image at a time: the (RoIs × pooled_h × C × W) intermediate stays a few MB and is reused
-        for b, idx in groups:
-            fmap = input[b].permute(1, 0, 2).reshape(h, c * w)  # (H, C·W)
-            rows = (a_y[idx].reshape(-1, h) @ fmap).view(-1, ph * c, w)  # (K_b, PH·C, W)
-            pooled = torch.bmm(rows, a_x[idx].transpose(1, 2))  # (K_b, PH·C, PW)
-            out[idx] = pooled.view(-1, ph, c, pw).permute(0, 2, 1, 3)
+        chunks = _chunks(batch, n, max(_MIN_CHUNK, _CHUNK_ELEMENTS // (ph * c * w), 1))
         ctx.save_for_backward(a_y, a_x)
-        ctx.groups, ctx.shape = groups, input.shape
+        ctx.chunks, ctx.shape = chunks, input.shape
+        if not chunks:
+            return out
+        most = max(e - s for _, s, e in chunks)
+        fmaps = input.permute(0, 2, 1, 3).reshape(n, h, c * w)  # (N, H, C·W): one copy of the (small) map
+        rows_buf = input.new_empty((most * ph, c * w))
+        pooled_buf = input.new_empty((most, pw, ph * c))
+        for b, s, e in chunks:
+            m = e - s
+            rows = torch.mm(a_y[s:e].reshape(m * ph, h), fmaps[b], out=rows_buf[: m * ph])  # (m·PH, C·W)
+            pooled = torch.bmm(a_x[s:e], rows.view(m, ph * c, w).transpose(1, 2), out=pooled_buf[:m])  # (m, PW, PH·C)
+            out[s:e].copy_(pooled.view(m, pw, ph, c).permute(0, 3, 2, 1))
         return out
 
     @staticmethod
@@ -153,23 +188,18 @@ class _SeparableRoIAlign(torch.autograd.Function):
         a_y, a_x = ctx.saved_tensors
         n, c, h, w = ctx.shape
         ph, pw = a_y.shape[1], a_x.shape[1]
-        grad_input = grad_out.new_zeros((n, h, c, w))
-        for b, idx in ctx.groups:
-            grad_pooled = grad_out[idx].permute(0, 2, 1, 3).reshape(-1, ph * c, pw)  # (K_b, PH·C, PW)
-            grad_rows = torch.bmm(grad_pooled, a_x[idx]).view(-1, c * w)  # (K_b·PH, C·W)
-            grad_input[b] = (a_y[idx].reshape(-1, h).t() @ grad_rows).view(h, c, w)
-        return grad_input.permute(0, 2, 1, 3), None, None, None
-
-
-def _groups(batch: Tensor, n_images: int) -> list[tuple[int, Tensor]]:
-    """(image, RoI indices) for each image that has RoIs; a contiguous slice when the RoIs are sorted by image."""
-    if batch.numel() and bool((batch[1:] >= batch[:-1]).all()):
-        counts = torch.bincount(batch, minlength=n_images).tolist()
-        starts = [0]
-        for count in counts:
-            starts.append(starts[-1] + count)
-        return [(b, slice(starts[b], starts[b + 1])) for b in range(n_images) if counts[b]]
-    return [(b, idx) for b in range(n_images) if (idx := torch.where(batch == b)[0]).numel()]
+        grad = grad_out.new_zeros((n, h, c * w))
+        if ctx.chunks:
+            most = max(e - s for _, s, e in ctx.chunks)
+            grad_buf = grad_out.new_empty((most, ph, c, pw))
+            rows_buf = grad_out.new_empty((most, ph * c, w))
+            for b, s, e in ctx.chunks:
+                m = e - s
+                grad_pooled = grad_buf[:m]
+                grad_pooled.copy_(grad_out[s:e].permute(0, 2, 1, 3))  # (m, PH, C, PW)
+                rows = torch.bmm(grad_pooled.view(m, ph * c, pw), a_x[s:e], out=rows_buf[:m])  # (m, PH·C, W)
+                grad[b].addmm_(a_y[s:e].reshape(m * ph, h).t(), rows.view(m * ph, c * w))
+        return grad.view(n, h, c, w).permute(0, 2, 1, 3).contiguous(), None, None, None
 
 
 def separable_roi_align(
@@ -200,6 +230,10 @@ def separable_roi_align(
     (y0, height, grid_h), (x0, width, grid_w) = _roi_geometry(rois, float(spatial_scale), pooled, sampling_ratio, aligned)
     a_y = _axis_weights(y0, height, grid_h, pooled[0], h)
     a_x = _axis_weights(x0, width, grid_w, pooled[1], w)
+    if batch.numel() and not bool((batch[1:] >= batch[:-1]).all()):  # RoIs by image, and the result put back
+        order = torch.argsort(batch, stable=True)
+        out = _SeparableRoIAlign.apply(input.contiguous(), batch[order], a_y[order], a_x[order])
+        return out[torch.argsort(order)]
     return _SeparableRoIAlign.apply(input.contiguous(), batch, a_y, a_x)
 
 
