@@ -10,8 +10,8 @@ anywidget module) only picks the arrays of the slider's position and redraws two
 browser computes a loss. A β change (β slider, or the "β = 1/α" box) goes to the kernel, which recomputes the
 family for the new β and sends it; α stays instant in both modes.
 
-The widget needs a kernel only for β changes; its α slider also keeps working in a saved notebook whose widget
-state is stored.
+The widget needs a kernel only for β changes; its α slider also keeps working without one: in an offline HTML report
+(``make report``) the recorded family is embedded and the module runs in the page, β controls disabled.
 """
 from __future__ import annotations
 
@@ -86,6 +86,9 @@ class Figure4Explorer(anywidget.AnyWidget):
     colors = traitlets.Dict().tag(sync=True)
     dashed = traitlets.List(traitlets.Unicode()).tag(sync=True)
     ylabels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: true only where no kernel answers (an offline HTML report, see :func:`labkit.report.freeze_third_party_widgets`):
+    #: the α slider works from the recorded family, the β controls are disabled
+    offline = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, alpha: float = 0.5, beta: float | None = None, *, positions: int = ALPHA_POSITIONS,
                  n_points: int = FAMILY_POINTS, **kwargs: Any) -> None:

@@ -10,7 +10,9 @@ open from disk with no network at all:
 - widgets: the state nbclient records is embedded and drawn by the ``@jupyter-widgets/html-manager`` renderer,
   vendored under ``labkit/static/assets``. That renderer knows only the core widgets, so
   :func:`freeze_third_party_widgets` turns every plotly ``FigureWidget`` into the static figure of its recorded
-  state, replaces any other third-party widget with a note, counts both, and removes their models from the state;
+  state and every ipympl canvas into the image it recorded, runs an anywidget that declares an ``offline`` trait
+  (such as :class:`labkit.explorer.Figure4Explorer`) from its own recorded ES module in the page, replaces any other
+  third-party widget with a note, counts each kind, and removes their models from the state;
 - math: KaTeX (vendored) instead of MathJax; require.js and mermaid are not loaded.
 
 The assets are written to ``<out>/_static/`` beside the reports, so the ``reports/`` folder is what to share.
@@ -27,10 +29,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 __all__ = [
     "SMOKE",
+    "FreezeResult",
     "ReportResult",
     "embed_plotly_outputs",
     "execute_notebook",
@@ -74,6 +77,18 @@ class ReportResult:
     plotly_figures: int = 0
     frozen_figure_widgets: int = 0
     replaced_widgets: list[str] = field(default_factory=list)
+    offline_widgets: int = 0
+    frozen_canvases: int = 0
+
+
+class FreezeResult(NamedTuple):
+    """What :func:`freeze_third_party_widgets` did: FigureWidgets frozen, widgets replaced by a note (their
+    ``module.model`` names), anywidgets run offline from their ES module, ipympl canvases frozen to their image."""
+
+    frozen_figures: int
+    replaced: list[str]
+    offline: int
+    frozen_canvases: int = 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,12 +220,82 @@ def _is_figure_widget(model: dict[str, Any]) -> bool:
     return model.get("model_module") == "anywidget" and "_widget_data" in state and "_widget_layout" in state
 
 
+def _canvas_image(model: dict[str, Any]) -> str | None:
+    """The image an ipympl canvas recorded (``_data_url``: ipympl keeps it in the state while no front end is
+    attached, as under nbclient), as a data URL; None when it is not an ipympl canvas or recorded nothing."""
+    if (model.get("model_module"), model.get("model_name")) != ("jupyter-matplotlib", "MPLCanvasModel"):
+        return None
+    url = model.get("state", {}).get("_data_url")
+    if not isinstance(url, str) or not url:
+        return None
+    return url if url.startswith("data:image/") else f"data:image/png;base64,{url}"
+
+
+def _runs_offline(model: dict[str, Any]) -> bool:
+    """An anywidget whose state carries its ES module and an ``offline`` flag: it knows how to work without a
+    kernel (the flag tells its front end that none will answer)."""
+    state = model.get("state", {})
+    return (model.get("model_module") == "anywidget" and isinstance(state.get("_esm"), str)
+            and isinstance(state.get("offline"), bool))
+
+
+#: the page-side runner of an offline anywidget: a model object over the recorded state (binary buffers decoded
+#: to DataViews, ``set`` fires ``change:<name>`` locally, nothing is sent anywhere), the widget's ES module
+#: imported from a blob URL, ``render`` called on the output's ``div``
+_OFFLINE_RUNNER = """<script type="module">
+const spec = JSON.parse(document.getElementById("%(data_id)s").textContent);
+const state = spec.state;
+for (const buf of spec.buffers) {
+  const bytes = Uint8Array.from(atob(buf.data), (c) => c.charCodeAt(0));
+  let holder = state;
+  for (const step of buf.path.slice(0, -1)) holder = holder[step];
+  holder[buf.path[buf.path.length - 1]] = new DataView(bytes.buffer);
+}
+state.offline = true;
+const listeners = new Map();
+const model = {
+  get: (name) => state[name],
+  set(name, value) { state[name] = value; for (const f of listeners.get("change:" + name) || []) f(); },
+  on(event, f) { listeners.set(event, [...(listeners.get(event) || []), f]); },
+  off(event, f) {
+    if (!event) listeners.clear();
+    else if (!f) listeners.delete(event);
+    else listeners.set(event, (listeners.get(event) || []).filter((g) => g !== f));
+  },
+  save_changes() {}, send() {},
+};
+const url = URL.createObjectURL(new Blob([state._esm], { type: "text/javascript" }));
+let widget = (await import(url)).default;
+if (typeof widget === "function") widget = await widget();
+if (widget.initialize) await widget.initialize({ model });
+await widget.render({ model, el: document.getElementById("%(view_id)s") });
+</script>"""
+
+
+def _offline_widget_html(model_id: str, model: dict[str, Any]) -> str:
+    """A ``text/html`` output that draws the anywidget ``model`` in the page with no kernel (see ``_runs_offline``)."""
+    import json
+
+    spec = {"state": model["state"], "buffers": [
+        {"path": b["path"], "data": b["data"]} for b in model.get("buffers", []) if b.get("encoding", "base64") == "base64"]}
+    if len(spec["buffers"]) != len(model.get("buffers", [])):
+        raise ValueError(f"widget {model_id}: only base64 buffers can be embedded")
+    # "</" cannot end the JSON's <script> element early once escaped
+    payload = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    data_id, view_id = f"labkit-offline-state-{model_id}", f"labkit-offline-view-{model_id}"
+    return (f'<div id="{view_id}" class="labkit-offline-widget"></div>'
+            f'<script type="application/json" id="{data_id}">{payload}</script>'
+            + _OFFLINE_RUNNER % {"data_id": data_id, "view_id": view_id})
+
+
 class _Freezer:
     """Rewrites widget views whose model tree holds a third-party model into outputs the core renderer can show."""
 
     def __init__(self, state: dict[str, dict[str, Any]]) -> None:
         self.state = state
         self.frozen_figures = 0
+        self.offline = 0
+        self.frozen_canvases = 0
         self.replaced: list[str] = []
         self._pure: dict[str, bool] = {}
 
@@ -237,6 +322,17 @@ class _Freezer:
             self.frozen_figures += 1
             figure = _figure_from_widget_state(model)
             return [nbformat.v4.new_output("display_data", data={"text/html": _plotly_html(figure)})]
+        image = _canvas_image(model)
+        if image is not None:
+            import html
+
+            self.frozen_canvases += 1
+            label = html.escape(str(model["state"].get("_figure_label", "Figure")), quote=True)
+            return [nbformat.v4.new_output("display_data", data={
+                "text/html": f'<img class="labkit-frozen-canvas" alt="{label}" src="{image}"/>'})]
+        if _runs_offline(model):
+            self.offline += 1
+            return [nbformat.v4.new_output("display_data", data={"text/html": _offline_widget_html(model_id, model)})]
         children = model.get("state", {}).get("children") if _is_core(model) else None
         if children:
             return [out for ref in children for child in _refs(ref) for out in self.outputs_for(child, view)]
@@ -246,16 +342,17 @@ class _Freezer:
         return [nbformat.v4.new_output("display_data", data={"text/html": note})]
 
 
-def freeze_third_party_widgets(nb) -> tuple[int, list[str]]:
-    """Make the notebook's widget views renderable by the core html-manager alone (changes ``nb`` in place).
+def freeze_third_party_widgets(nb) -> FreezeResult:
+    """Make the notebook's widget views renderable offline (changes ``nb`` in place).
 
-    Views built only from core widgets stay live; a plotly ``FigureWidget`` becomes the static figure of its
-    recorded state; containers holding third-party widgets are flattened into their children; any other
-    third-party widget becomes a note. Third-party models are then removed from the embedded state. Returns
-    (number of frozen figures, names of the widgets replaced by a note)."""
+    Views built only from core widgets stay live (the html-manager draws them); a plotly ``FigureWidget`` becomes
+    the static figure of its recorded state; an ipympl canvas the image it recorded; an anywidget with an ``offline`` trait runs from its recorded ES module
+    in the page, its ``offline`` set to true; containers holding third-party widgets are flattened into their
+    children; any other third-party widget becomes a note. Third-party models are then removed from the embedded
+    state."""
     widgets_meta = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME)
     if not widgets_meta:
-        return 0, []
+        return FreezeResult(0, [], 0, 0)
     state = widgets_meta["state"]
     freezer = _Freezer(state)
     for cell in nb.cells:
@@ -270,7 +367,7 @@ def freeze_third_party_widgets(nb) -> tuple[int, list[str]]:
                 new_outputs.extend(freezer.outputs_for(view["model_id"], dict(view)))
         cell.outputs = new_outputs
     widgets_meta["state"] = {k: v for k, v in state.items() if freezer.pure(k)}
-    return freezer.frozen_figures, freezer.replaced
+    return FreezeResult(freezer.frozen_figures, freezer.replaced, freezer.offline, freezer.frozen_canvases)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,7 +426,9 @@ def render_report(nb, notebook: Path, out_dir: Path) -> ReportResult:
     nb = copy.deepcopy(nb)
     result = ReportResult(notebook=notebook, html=out_dir / f"{notebook.stem}.html")
     result.plotly_figures = embed_plotly_outputs(nb)
-    result.frozen_figure_widgets, result.replaced_widgets = freeze_third_party_widgets(nb)
+    frozen = freeze_third_party_widgets(nb)
+    result.frozen_figure_widgets, result.replaced_widgets = frozen.frozen_figures, frozen.replaced
+    result.offline_widgets, result.frozen_canvases = frozen.offline, frozen.frozen_canvases
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(result.html, notebook_to_html(nb).encode())
     return result
@@ -364,7 +463,8 @@ def run(args: argparse.Namespace) -> int:
     """Execute the notebooks and write offline HTML reports."""
     results = write_reports(args.notebooks or None, args.out, args.scale, timeout=args.timeout)
     for r in results:
-        notes = f"{r.plotly_figures} plotly figures, {r.frozen_figure_widgets} FigureWidgets frozen"
+        notes = (f"{r.plotly_figures} plotly figures, {r.frozen_figure_widgets} FigureWidgets frozen, "
+                 f"{r.frozen_canvases} matplotlib canvases frozen, {r.offline_widgets} widgets running offline")
         if r.replaced_widgets:
             notes += f", {len(r.replaced_widgets)} widgets need a kernel and were replaced by a note: " + \
                      ", ".join(sorted(set(r.replaced_widgets)))

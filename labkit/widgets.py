@@ -88,6 +88,20 @@ class _MatplotlibTarget:
         self.figure.set_layout_engine("none")
         self._lines = {(i, line.get_gid()): line for i, ax in enumerate(self.axes) for line in ax.get_lines()}
         self._gaps = {i: c for i, ax in enumerate(self.axes) for c in ax.collections if c.get_gid() == "gap"}
+        self._record_image()
+
+    def _record_image(self) -> None:
+        """While no front end has attached (a notebook executed by nbclient/papermill), keep a PNG of the figure in
+        the canvas's ``_data_url``, the trait ipympl embeds in saved widget state, so offline reports show the
+        figure (see :func:`labkit.report.freeze_third_party_widgets`). ipympl stops syncing it once a view attaches."""
+        if not getattr(self.widget, "syncing_data_url", False):
+            return
+        import base64
+        import io
+
+        with io.BytesIO() as png:
+            self.figure.savefig(png, format="png")
+            self.widget._data_url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
 
     def show(self, panels: Sequence[Panel]) -> None:
         for i, (ax, panel) in enumerate(zip(self.axes, panels)):
@@ -100,6 +114,7 @@ class _MatplotlibTarget:
             ax.relim()
             ax.autoscale_view()
         self.widget.draw_idle()
+        self._record_image()
 
 
 def _target(backend: str, panels: Sequence[Panel], rows: int, cols: int, figsize: tuple[float, float]):

@@ -6,6 +6,8 @@ what the library computes".
 """
 from __future__ import annotations
 
+import io
+
 import json
 import math
 import subprocess
@@ -343,6 +345,32 @@ def test_matplotlib_live_gap_follows_alpha():
     ys = gap.get_paths()[0].vertices[:, 1]
     assert ys.max() == pytest.approx(float(laplace_kl_loss(figures.x_range(a), a / 2, 1 / a)))
     assert view.figure.axes[0].get_title().endswith(f"α = {a:.3g}")
+
+
+def test_matplotlib_live_view_records_its_image_until_a_front_end_attaches():
+    """With no front end (nbclient), the canvas keeps a PNG of the current figure in ipympl's embedded ``_data_url``
+    (what an offline report shows); once a view has said "initialized", nothing more is rendered for it."""
+    import base64
+
+    from PIL import Image
+
+    view = widgets.live_figure3(backend="matplotlib")
+    canvas = view.canvas
+
+    def recorded() -> bytes:
+        prefix, data = canvas._data_url.split(",", 1)
+        assert prefix == "data:image/png;base64"
+        return base64.b64decode(data)
+
+    first = recorded()
+    width, height = Image.open(io.BytesIO(first)).size
+    assert (width, height) == tuple(round(v) for v in view.figure.get_size_inches() * view.figure.dpi)
+    view.alpha_slider.value = 20.0
+    second = recorded()
+    assert second != first
+    canvas._handle_message(canvas, {"type": "initialized"}, [])
+    view.alpha_slider.value = 0.05
+    assert recorded() == second
 
 
 # --------------------------------------------------------------------------------------------------------------

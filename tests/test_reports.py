@@ -48,8 +48,7 @@ def test_figure_widget_is_frozen_with_its_binary_arrays():
              "slider": _core("FloatSliderModel", value=1.0), "fig": figure_widget,
              "other": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel", "state": {}}}
     nb = _widget_notebook(state, "box")
-    frozen, replaced = report.freeze_third_party_widgets(nb)
-    assert (frozen, replaced) == (1, [])
+    assert report.freeze_third_party_widgets(nb) == (1, [], 0, 0)
     outputs = nb.cells[0].outputs
     assert outputs[0].data[report.WIDGET_VIEW_MIME]["model_id"] == "slider"  # the core part stays live
     html = outputs[1].data["text/html"]
@@ -61,10 +60,69 @@ def test_figure_widget_is_frozen_with_its_binary_arrays():
 def test_unknown_third_party_widget_becomes_a_counted_note():
     state = {"canvas": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel", "state": {}}}
     nb = _widget_notebook(state, "canvas")
-    frozen, replaced = report.freeze_third_party_widgets(nb)
-    assert (frozen, replaced) == (0, ["jupyter-matplotlib.MPLCanvasModel"])
+    assert report.freeze_third_party_widgets(nb) == (0, ["jupyter-matplotlib.MPLCanvasModel"], 0, 0)
     assert "needs a running kernel" in nb.cells[0].outputs[0].data["text/html"]
     assert nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"] == {}
+
+
+def test_ipympl_canvas_is_frozen_to_the_image_it_recorded():
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    state = {"a": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel",
+                   "state": {"_data_url": png, "_figure_label": 'Fig "1"', "toolbar": "IPY_MODEL_tb"}},
+             "b": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel",
+                   "state": {"_data_url": f"data:image/png;base64,{png}"}},
+             "tb": {"model_module": "jupyter-matplotlib", "model_name": "ToolbarModel", "state": {}},
+             "box": _core("HBoxModel", children=["IPY_MODEL_a", "IPY_MODEL_b"])}
+    nb = _widget_notebook(state, "box")
+    assert report.freeze_third_party_widgets(nb) == (0, [], 0, 2)
+    images = [o.data["text/html"] for o in nb.cells[0].outputs]
+    assert images == [f'<img class="labkit-frozen-canvas" alt="Fig &quot;1&quot;" src="data:image/png;base64,{png}"/>',
+                      f'<img class="labkit-frozen-canvas" alt="Figure" src="data:image/png;base64,{png}"/>']
+    assert nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"] == {}
+
+
+# an anywidget that declares `offline`: its ES module draws the state it was given (a number, a binary buffer
+# summed in the page, the offline flag) and counts `change:` events its own `set` fires
+_OFFLINE_ESM = """
+export default { render({ model, el }) {
+  const values = new Float64Array(model.get("data").buffer);
+  let clicks = 0;
+  model.on("change:n", () => { clicks += 1; });
+  model.set("n", model.get("n") + 1);
+  model.save_changes();
+  el.innerHTML = `<span class="probe">${model.get("n")}|${values.reduce((a, b) => a + b, 0)}|${model.get("offline")}|${clicks}</span>`;
+} };
+"""
+
+
+def _offline_widget(n: int, data: np.ndarray) -> dict:
+    return {"model_module": "anywidget", "model_name": "AnyModel", "model_module_version": "~0.9.*",
+            "state": {"_esm": _OFFLINE_ESM, "n": n, "offline": False, "note": "</script><b>x</b>"},
+            "buffers": [{"path": ["data"], "encoding": "base64", "data": base64.b64encode(data.tobytes()).decode()}]}
+
+
+def test_offline_anywidget_runs_from_its_module(tmp_path):
+    """The recorded ES module runs in the page on the recorded state: buffer decoded, `offline` true, `set` fires
+    the model's change events; a `</script>` inside the state does not end the embedding early."""
+    data = np.array([0.25, 1.5, 2.0])
+    state = {"box": _core("VBoxModel", children=["IPY_MODEL_slider", "IPY_MODEL_w"]),
+             "slider": _core("FloatSliderModel", value=1.0), "w": _offline_widget(41, data)}
+    nb = _widget_notebook(state, "box")
+    assert report.freeze_third_party_widgets(nb) == (0, [], 1, 0)
+    assert set(nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"]) == {"slider"}
+    html = nb.cells[0].outputs[1].data["text/html"]
+    assert "</script><b>" not in html
+    require_browser()
+    page_path = tmp_path / "offline.html"
+    page_path.write_text(f"<!doctype html><html><body>{html}</body></html>")
+    errors = []
+    with chromium_page(tmp_path / "failure.png") as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_selector(".probe", timeout=10_000)
+        assert page.locator(".probe").inner_text() == f"42|{data.sum()}|true|1"
+    assert not errors, errors
 
 
 def test_plotly_json_output_gets_offline_html():
@@ -98,6 +156,19 @@ def report_dir(tmp_path_factory):
     return out
 
 
+def _drag_offline_explorers(page) -> list[bool]:
+    """Move each offline Figure 4 explorer's α slider to its other end; True for each whose H_α path changed."""
+    moved = []
+    for explorer in page.locator(".labkit-offline-widget .labkit-figure4-explorer").all():
+        slider, path = explorer.locator("input.labkit-explorer-alpha"), explorer.locator("path.curve-huber").first
+        before = path.get_attribute("d")
+        target = "0" if int(slider.input_value()) > 0 else slider.get_attribute("max")
+        slider.evaluate("(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", target)
+        moved.append(bool(before) and path.get_attribute("d") != before
+                     and explorer.locator("input.labkit-explorer-beta").is_disabled())
+    return moved
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", REPORTED_NOTEBOOKS, ids=[p.stem for p in REPORTED_NOTEBOOKS])
 def test_report_renders_offline(notebook, report_dir, tmp_path):
@@ -122,6 +193,10 @@ def test_report_renders_offline(notebook, report_dir, tmp_path):
         rendered = page.locator(".jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, "
                                 ".jupyter-widgets.widget-html, .jupyter-widgets.widget-image").count()
         katex = page.locator(".katex").count()
+        offline_drawn = page.locator(".labkit-offline-widget > *").count()
+        canvases_drawn = page.locator("img.labkit-frozen-canvas").evaluate_all(
+            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+        explorer_moves = _drag_offline_explorers(page)
     assert not failed, failed
     assert not remote, remote
     assert not errors, errors
@@ -129,7 +204,11 @@ def test_report_renders_offline(notebook, report_dir, tmp_path):
         assert plotted >= result.plotly_figures + result.frozen_figure_widgets, plotted
     if widget_views > 0:
         assert rendered > 0, "widget state was embedded but no widget was drawn"
+    assert offline_drawn >= result.offline_widgets, (offline_drawn, result.offline_widgets)
+    assert canvases_drawn == result.frozen_canvases, (canvases_drawn, result.frozen_canvases)
+    assert all(explorer_moves), "an offline Figure 4 explorer did not repaint when its α slider moved"
     if has_math:
         assert katex > 0, "the markdown holds math but nothing was typeset"
     print(f"{notebook.name}: {result.plotly_figures} plotly figures, {result.frozen_figure_widgets} frozen "
-          f"FigureWidgets, {len(result.replaced_widgets)} widgets replaced by a note, {plotted} plots drawn")
+          f"FigureWidgets, {result.frozen_canvases} frozen canvases, {result.offline_widgets} widgets running offline, {len(result.replaced_widgets)} widgets "
+          f"replaced by a note, {plotted} plots drawn")

@@ -151,6 +151,14 @@ function render({ model, el: root }) {
   status.className = "labkit-explorer-status";
   status.style.color = "#666";
   controls.appendChild(status);
+  const offline = Boolean(model.get("offline"));  // an offline report: no kernel will recompute a family
+  if (offline) {
+    const note = document.createElement("span");
+    note.className = "labkit-explorer-offline";
+    note.style.color = "#666";
+    note.textContent = "(offline copy: α moves here; β needs the notebook in the lab)";
+    controls.appendChild(note);
+  }
 
   const plots = document.createElement("div");
   plots.style.cssText = "display:flex;flex-wrap:wrap";
@@ -185,7 +193,8 @@ function render({ model, el: root }) {
   function sync() {
     const linked = model.get("linked");
     link.checked = linked;
-    beta.input.disabled = linked;
+    beta.input.disabled = linked || offline;
+    link.disabled = offline;
     if (!linked) beta.input.value = nearestBeta(model.get("beta"));
     alpha.input.value = model.get("index");
     const family = model.get("family_beta");
