@@ -67,15 +67,25 @@ def lab_model() -> FasterRCNN:
     return build_model("lab", NUM_CLASSES, image_size=IMAGE_SIZE)
 
 
-def with_fast_pooler(model: FasterRCNN) -> FasterRCNN:
-    """A copy of ``model`` (same weights) whose box RoI pooler is labkit's, with the stock pooler's settings."""
-    fast = copy.deepcopy(model)
-    stock = model.roi_heads.box_roi_pool
-    fast.roi_heads.box_roi_pool = FastMultiScaleRoIAlign(
-        stock.featmap_names, stock.output_size, stock.sampling_ratio,
-        canonical_scale=stock.canonical_scale, canonical_level=stock.canonical_level,
+def _with_pooler(model: FasterRCNN, kind: type[MultiScaleRoIAlign]) -> FasterRCNN:
+    """A copy of ``model`` (same weights) whose box RoI pooler is a ``kind`` with the model's pooler settings."""
+    copied = copy.deepcopy(model)
+    pool = model.roi_heads.box_roi_pool
+    copied.roi_heads.box_roi_pool = kind(
+        pool.featmap_names, pool.output_size, pool.sampling_ratio,
+        canonical_scale=pool.canonical_scale, canonical_level=pool.canonical_level,
     )
-    return fast
+    return copied
+
+
+def with_stock_pooler(model: FasterRCNN) -> FasterRCNN:
+    """A copy of ``model`` on torchvision's ``MultiScaleRoIAlign`` (the lab model is built with labkit's)."""
+    return _with_pooler(model, MultiScaleRoIAlign)
+
+
+def with_fast_pooler(model: FasterRCNN) -> FasterRCNN:
+    """A copy of ``model`` on labkit's ``FastMultiScaleRoIAlign``."""
+    return _with_pooler(model, FastMultiScaleRoIAlign)
 
 
 def batch(seed: int = 0):
@@ -104,8 +114,10 @@ def train_step(model: FasterRCNN, images, targets) -> tuple[float, float, float]
 
 def compare(name: str, build, repeats: int, warmup: int) -> dict:
     torch.manual_seed(0)
-    stock = build().train()
-    fast = with_fast_pooler(stock).train()
+    model = build()
+    stock, fast = with_stock_pooler(model).train(), with_fast_pooler(model).train()
+    assert type(stock.roi_heads.box_roi_pool) is MultiScaleRoIAlign
+    assert type(fast.roi_heads.box_roi_pool) is FastMultiScaleRoIAlign
     images, targets = batch()
     runs = {"stock": [], "fast": []}
     for i in range(warmup + repeats):
