@@ -70,8 +70,9 @@ def lab_argv(port: int, token: str, *, notebook_dir: str | os.PathLike = NOTEBOO
 
 def dashboard_argv(port: int, token: str, *, notebook: str | os.PathLike = NOTEBOOK_DIR / DASHBOARD_NOTEBOOK,
                    open_browser: bool = True) -> list[str]:
-    """The Voila command line serving ``notebook`` as an app on 127.0.0.1:``port`` (``token`` required)."""
-    return [sys.executable, "-m", "voila", str(Path(notebook).resolve()), f"--Voila.ip={HOST}",
+    """The Voila command line serving ``notebook`` as an app on 127.0.0.1:``port`` (``token`` required), through
+    :mod:`labkit.voila_app` (Voila with a template that fetches nothing from a CDN)."""
+    return [sys.executable, "-m", "labkit.voila_app", str(Path(notebook).resolve()), f"--Voila.ip={HOST}",
             f"--Voila.port={_check_port(port)}", "--Voila.port_retries=0", f"--Voila.token={_check_token(token)}",
             f"--Voila.open_browser={open_browser}", "--VoilaConfiguration.show_tracebacks=True"]
 

@@ -264,7 +264,11 @@ def test_dashboard_loads_and_a_slider_moves_a_figure(tmp_path):
     # probe a path that is not the app: GET / would execute the dashboard once more
     with server(argv, port, "/labkit-probe", tmp_path / "voila.log"), chromium_page(tmp_path / "failure.png") as page:
         errors: list[str] = []
+        remote: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda r: remote.append(r.url)
+                if not r.url.startswith((f"http://{launch.HOST}:{port}/", f"ws://{launch.HOST}:{port}/", "data:", "blob:"))
+                else None)
         page.add_init_script(WATCH_DRAW_IMAGE_JS)
         page.goto(launch.url(port, token))
         page.locator(".labkit-calculator").first.wait_for(timeout=150_000)
@@ -272,4 +276,5 @@ def test_dashboard_loads_and_a_slider_moves_a_figure(tmp_path):
         assert not errors, errors
         latencies, before, after = drag_and_time(page, DASHBOARD_FIGURE4, 5)
     assert before and after and before != after, "dragging α on the dashboard did not change the drawn figure"
+    assert not remote, f"the dashboard fetched from outside the machine: {remote}"
     print(f"Voila Figure 4 (ipympl) α drag → repaint: {', '.join(f'{t:.0f}' for t in latencies)} ms")

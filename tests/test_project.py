@@ -1,4 +1,5 @@
 """The project's set-up files: environment.yml agrees with pyproject.toml, the README opens with the two commands."""
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -72,3 +73,24 @@ def test_command_line_lists_every_command():
         assert name in out.stdout
     bad = subprocess.run([sys.executable, "-m", "labkit", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_dashboard_template_is_found_by_voila():
+    """Voila's own template lookup, under the environment labkit.voila_app sets, resolves `labkit-dashboard` to
+    labkit's folder, then Voila's `lab` template it extends. (That the page then fetches nothing from outside the
+    machine is checked in a browser by tests/test_browser.py.)"""
+    import os
+    import subprocess
+    import sys
+
+    from labkit import voila_app
+
+    env = voila_app.voila_environment({"JUPYTER_PATH": "/elsewhere", "PATH": os.environ.get("PATH", "")})
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str(voila_app.TEMPLATE_ROOT), "/elsewhere"]
+    assert voila_app.voila_environment(env)["JUPYTER_PATH"] == env["JUPYTER_PATH"]  # not added twice
+    probe = ("import json\nfrom voila.paths import collect_template_paths\n"
+             "print(json.dumps(collect_template_paths(['voila', 'nbconvert'], 'labkit-dashboard', prune=True)))")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    paths = [Path(p) for p in json.loads(out)]
+    assert paths[0] == voila_app.TEMPLATE_ROOT / "voila" / "templates" / voila_app.TEMPLATE
+    assert any(p.parts[-3:] == ("voila", "templates", "lab") for p in paths[1:]), paths
