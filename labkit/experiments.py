@@ -53,6 +53,9 @@ from labkit.stats import Summary, mean_ci
 __all__ = [
     "EXPERIMENT_NAMES",
     "METRICS",
+    "COCO_METRICS",
+    "LOCALIZATION_METRICS",
+    "LOWER_IS_BETTER",
     "SCALE_NAMES",
     "SCALES",
     "PAPER_TABLE3",
@@ -91,7 +94,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_NAMES = ("table3", "table4", "table5", "noise-study")
 SCALE_NAMES = ("smoke", "lab", "coco")
 #: the COCO stats every table reports (Section 6: mAP at IoU 0.5, 0.75 and averaged over 0.5–0.95)
-METRICS = ("AP", "AP50", "AP75")
+COCO_METRICS = ("AP", "AP50", "AP75")
+#: what the box loss itself is about: the true positives' centre/size error in box units and their IoU
+#: (labkit.detection.localization; loc_err reads on the scale of the injected label noise b₁)
+LOCALIZATION_METRICS = ("loc_err", "loc_iou")
+METRICS = COCO_METRICS + LOCALIZATION_METRICS
+#: metrics where smaller is better
+LOWER_IS_BETTER = frozenset({"loc_err"})
 RESULT_FILES = ("runs.csv", "summary.csv", "results.json")
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -481,6 +490,13 @@ class Results:
                 "summary": summary, "configs": [dict(c) for c in self.configs]}
 
 
+def _summary(values: Sequence[float | None]) -> Summary:
+    """Mean ± CI of the defined values (a run with no true positive has no localization error; a results file
+    written before a metric existed has none of it)."""
+    defined = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return mean_ci(defined) if defined else _NO_SUMMARY
+
+
 def _summarise(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
     out = []
     for arm in experiment.arms:
@@ -493,7 +509,7 @@ def _summarise(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> tup
                  "label_scale": None if arm.label_scale is None else str(arm.label_scale), "n_seeds": len(ok),
                  "n_failed": len(mine) - len(ok)}
         # failed runs are counted, not averaged in as zeros; an arm with none left has no mean
-        entry.update({m: mean_ci([r[m] for r in ok]) if ok else _NO_SUMMARY for m in METRICS})
+        entry.update({m: _summary([r.get(m) for r in ok]) for m in METRICS})
         out.append(entry)
     return tuple(out)
 
@@ -508,7 +524,17 @@ def _reusable(config: Any) -> Mapping[str, Any] | None:
         return None
     wanted = json.loads(json.dumps(config.to_dict()))
     same = {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in wanted.items() if k != "device"}
-    return metrics if same and all(m in metrics for m in METRICS) else None
+    if not same or not all(m in metrics for m in COCO_METRICS):
+        return None
+    if not all(m in metrics for m in METRICS):
+        # finished before a metric existed: evaluate its last checkpoint again (seconds), rather than retrain
+        from labkit.detection.evaluate import evaluate_run
+        from labkit.detection.train import latest_checkpoint
+
+        if latest_checkpoint(run_dir) is None:
+            return None
+        metrics = evaluate_run(run_dir, device=str(getattr(config, "device", "auto") or "auto"))
+    return metrics
 
 
 def run_experiment(
@@ -562,7 +588,7 @@ def run_experiment(
         rows.append({"experiment": exp.name, "arm": arm.name, "label": arm.label, "seed": seed,
                      "label_noise": arm.label_noise,
                      "label_scale": None if arm.label_scale is None else str(arm.label_scale), "status": status,
-                     **{m: None if metrics[m] is None else float(metrics[m]) for m in METRICS},
+                     **{m: None if metrics.get(m) is None else float(metrics[m]) for m in METRICS},
                      "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out))})
     if callable(getattr(callback, "close", None)):
         callback.close()  # e.g. LossCurve: draw the finished curves
@@ -645,11 +671,12 @@ def load_results(path: str | os.PathLike) -> Results:
         raise FileNotFoundError(f"results: no results.json at {file} (expected the folder an experiment wrote)")
     try:
         data = json.loads(file.read_text())
+        # a file written before a metric existed has no summary of it: that metric reads as undefined
         summary = tuple(
             {**{k: v for k, v in s.items() if k not in METRICS},
              **{m: Summary(mean=_nan_if_none(s[m]["mean"]), half_width=_nan_if_none(s[m]["half_width"]),
                            n=s[m]["n"], std=_nan_if_none(s[m]["std"]), confidence=s[m]["confidence"])
-                for m in METRICS}}
+                if m in s else _NO_SUMMARY for m in METRICS}}
             for s in data["summary"])
         return Results(experiment=data["experiment"], scale=data["scale"], provenance=data["provenance"],
                        rows=tuple(data["runs"]), summary=summary, out=file.parent, configs=tuple(data["configs"]))
@@ -738,7 +765,8 @@ def _new_axes(size: tuple[float, float]) -> Any:
 
 
 def best_label_scales(results: Results, metric: str = "AP75") -> list[dict[str, Any]]:
-    """Per label noise b₁: the swept label scale α·σ with the best mean ``metric``, and its ratio to b₁.
+    """Per label noise b₁: the swept label scale α·σ with the best mean ``metric`` (the largest; the smallest for
+    ``loc_err``), and its ratio to b₁.
     A tie for the best mean gives ``best_label_scale`` None (no preference)."""
     out = []
     for b, points in _noise_grid(results, metric).items():
@@ -747,7 +775,8 @@ def best_label_scales(results: Results, metric: str = "AP75") -> list[dict[str, 
             out.append({"label_noise": b, "best_label_scale": None, "ratio_to_noise": None, metric: math.nan,
                         "ci95": math.nan})
             continue
-        ls, s = max(points, key=lambda t: t[1].mean)
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+        ls, s = max(points, key=lambda t: sign * t[1].mean)
         if sum(p[1].mean == s.mean for p in points) > 1:
             ls = None
         out.append({"label_noise": b, "best_label_scale": ls,

@@ -177,6 +177,13 @@ def test_best_label_scales_picks_the_highest_mean():
     assert "tie" in E.best_table(tie).to_markdown()
 
 
+def test_best_label_scale_by_localization_error_is_the_smallest():
+    res = _fake_results([(0.1, "1/40", 0.30, 0.01), (0.1, "1/10", 0.12, 0.01), (0.1, "1/5", 0.20, 0.01)])
+    assert E.best_label_scales(res, "loc_err")[0]["best_label_scale"] == 0.1  # the smallest error
+    assert E.best_label_scales(res, "loc_iou")[0]["best_label_scale"] == 0.025  # the largest IoU
+    assert "loc_err" in E.best_table(res, "loc_err").to_markdown()
+
+
 def test_loss_curve_collects_each_run():
     curve = E.LossCurve(every=2)
     for run in ("a/seed0", "b/seed0"):
@@ -211,9 +218,12 @@ def _check_result_files(folder: Path, experiment: str, n_arms: int, n_seeds: int
     assert len(runs) == n_arms * n_seeds and len(summary) == n_arms
     for row in runs:
         assert row["experiment"] == experiment and row["status"] == "ok"
-        assert all(0.0 <= float(row[m]) <= 1.0 for m in E.METRICS)
+        assert all(0.0 <= float(row[m]) <= 1.0 for m in E.COCO_METRICS)
         metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
         assert float(row["AP75"]) == metrics["AP75"]  # the table carries the run's own COCOeval numbers
+        for m in E.LOCALIZATION_METRICS:  # undefined (empty) when a smoke run finds no true positive
+            assert (row[m] == "") == (metrics[m] is None) and (row[m] == "" or float(row[m]) == metrics[m])
+        assert row["loc_iou"] == "" or 0.5 <= float(row["loc_iou"]) <= 1.0
     data = json.loads((folder / "results.json").read_text())
     prov = data["provenance"]
     assert len(prov["git_commit"]) == 40 and prov["device"] == "cpu" and prov["date"].startswith("20")
@@ -241,6 +251,25 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     monkeypatch.setattr(train_module, "train", no_training)
     again = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
     assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
+
+    # a run finished before the localization metrics existed is evaluated again from its checkpoint, not retrained,
+    # and gets the same COCO numbers; a results.json of that time still loads (the new metrics undefined)
+    run_dir = Path(again.rows[0]["run_dir"])
+    old_metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({k: v for k, v in old_metrics.items()
+                                                      if k not in E.LOCALIZATION_METRICS}))
+    upgraded = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
+    new_metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert all(m in new_metrics for m in E.METRICS)
+    assert {m: new_metrics[m] for m in E.METRICS} == {m: old_metrics[m] for m in E.METRICS}
+    assert upgraded.rows[0]["AP75"] == again.rows[0]["AP75"]
+    data = json.loads((out / "results.json").read_text())
+    for entry in data["summary"]:
+        for m in E.LOCALIZATION_METRICS:
+            del entry[m]
+    (out / "results.json").write_text(json.dumps(data))
+    loaded = E.load_results(out)
+    assert all(math.isnan(s["loc_err"].mean) and s["AP75"].n == 1 for s in loaded.summary)
 
 
 def test_a_diverged_run_is_counted_not_averaged(tmp_path, monkeypatch):

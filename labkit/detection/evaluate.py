@@ -1,5 +1,6 @@
 """COCO evaluation of a detector: AP, AP50, AP75 and all 12 COCOeval stats (labkit.detection.cocoeval: the fast
-faster-coco-eval backend by default, pycocotools as the reference; the two agree to 1e-9).
+faster-coco-eval backend by default, pycocotools as the reference; the two agree to 1e-9), and the localization
+error of its true positives (labkit.detection.localization).
 
 ``python -m labkit evaluate --run runs/NAME`` rebuilds the run's model from ``config.json``, loads its last
 checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically).
@@ -7,6 +8,7 @@ checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomi
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,6 +16,7 @@ from typing import Any, Iterable
 import torch
 
 from labkit.detection.cocoeval import FAST, STAT_NAMES, evaluate_detections
+from labkit.detection.localization import localization_metrics
 
 __all__ = ["STAT_NAMES", "predict", "evaluate", "evaluate_run", "add_arguments", "run"]
 
@@ -58,13 +61,17 @@ def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | N
 def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | None = None, batch_size: int = 4,
              progress: bool = False, backend: str = FAST) -> dict[str, Any]:
     """COCO bbox evaluation of ``model`` on ``dataset`` (a DetectionDataset: items (image, target), ``.coco``
-    ground truth, ``.label_to_category_id``). Returns the 12 stats (AP, AP50, AP75, …) plus ``num_images``,
-    ``num_detections`` and ``seconds``. ``backend``: ``"fast"`` (faster-coco-eval) or ``"pycocotools"``."""
+    ground truth, ``.label_to_category_id``). Returns the 12 stats (AP, AP50, AP75, …), the localization of the
+    true positives at IoU 0.5 (``loc_err``, ``loc_iou``, ``loc_recall``: :mod:`labkit.detection.localization`),
+    ``num_images``, ``num_detections`` and ``seconds``. ``backend``: ``"fast"`` (faster-coco-eval) or ``"pycocotools"``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got batch_size={batch_size!r}")
     start = time.perf_counter()
     results, image_ids = predict(model, dataset, device=device, batch_size=batch_size, progress=progress)
     stats = evaluate_detections(dataset.coco, results, backend=backend, image_ids=image_ids)
+    # no true positive leaves loc_err / loc_iou undefined: null in metrics.json (JSON has no NaN)
+    stats.update({k: None if math.isnan(v) else v
+                  for k, v in localization_metrics(dataset.coco, results, image_ids=image_ids).items()})
     stats.update(num_images=len(image_ids), num_detections=len(results), seconds=time.perf_counter() - start)
     return stats
 

@@ -1,0 +1,151 @@
+"""labkit.detection.localization: true positives matched exactly as pycocotools matches them (its own evalImgs at
+IoU 0.5 are the reference), IoUs against torchvision's box_iou, errors against the Laplace noise they measure."""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torchvision.ops import box_iou
+
+from labkit.detection.localization import localization_metrics, match_detections, pair_errors
+
+
+def _random_case(seed: int, n_images: int = 6, n_cats: int = 3, crowd_rate: float = 0.0):
+    rng = np.random.default_rng(seed)
+    images, anns, dets = [], [], []
+    for img in range(1, n_images + 1):
+        images.append({"id": img, "width": 100, "height": 100})
+        for _ in range(rng.integers(0, 6)):
+            xy, wh = rng.uniform(0, 70, 2), rng.uniform(4, 30, 2)
+            anns.append({"id": len(anns) + 1, "image_id": img, "category_id": int(rng.integers(1, n_cats + 1)),
+                         "bbox": [*xy, *wh], "area": float(wh.prod()), "iscrowd": int(rng.random() < crowd_rate)})
+        own = [a for a in anns if a["image_id"] == img]
+        for _ in range(rng.integers(0, 25)):
+            if own and rng.random() < 0.7:  # near a true box, sometimes of another category
+                a = own[rng.integers(len(own))]
+                box = np.array(a["bbox"]) + rng.normal(0, 0.15, 4) * np.r_[a["bbox"][2:], a["bbox"][2:]]
+                box[2:] = np.abs(box[2:]) + 1
+                cat = a["category_id"] if rng.random() < 0.85 else int(rng.integers(1, n_cats + 1))
+            else:
+                box, cat = np.r_[rng.uniform(0, 70, 2), rng.uniform(4, 30, 2)], int(rng.integers(1, n_cats + 1))
+            # a few exactly equal scores: the stable order decides, as in pycocotools
+            score = float(np.round(rng.random(), 1 if rng.random() < 0.3 else 6))
+            dets.append({"id": len(dets) + 1, "image_id": img, "category_id": cat, "bbox": box.tolist(),
+                         "score": score})
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": c, "name": f"c{c}"} for c in range(1, n_cats + 1)]}
+    return gt, dets
+
+
+def _pycocotools_pairs(gt: dict, dets: list[dict], max_dets: int) -> set[tuple[int, int]]:
+    """(detection id, gt id) of every true positive at IoU 0.5, area range "all", from pycocotools' evalImgs."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        if not dets:
+            return set()
+        res = coco.loadRes([dict(d) for d in dets])
+        ev = COCOeval(coco, res, "bbox")
+        ev.params.iouThrs = np.array([0.5])
+        ev.params.maxDets = [max_dets]
+        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
+        ev.evaluate()
+    crowd = {a["id"] for a in gt["annotations"] if a["iscrowd"]}
+    pairs = set()
+    for e in ev.evalImgs:
+        if e is None:
+            continue
+        for det_id, gt_id in zip(e["dtIds"], e["dtMatches"][0]):
+            if gt_id > 0 and int(gt_id) not in crowd:
+                pairs.add((int(det_id), int(gt_id)))
+    return pairs
+
+
+@pytest.mark.parametrize("seed,crowd_rate,max_dets", [(0, 0.0, 100), (1, 0.0, 3), (2, 0.3, 100), (3, 0.3, 5),
+                                                      (4, 0.5, 10)])
+def test_matches_are_pycocotools_matches(seed, crowd_rate, max_dets):
+    gt, dets = _random_case(seed, crowd_rate=crowd_rate)
+    ours = {(d["id"], a["id"]) for d, a, _ in match_detections(gt, dets, 0.5, max_dets)}
+    reference = _pycocotools_pairs(gt, dets, max_dets)
+    assert len(reference) > 5
+    assert ours == reference
+
+
+def test_ious_are_torchvision_box_iou():
+    gt, dets = _random_case(7)
+    pairs = match_detections(gt, dets)
+    assert pairs
+    xyxy = lambda b: torch.tensor([[b[0], b[1], b[0] + b[2], b[1] + b[3]]], dtype=torch.float64)  # noqa: E731
+    for det, ann, iou in pairs:
+        assert iou == pytest.approx(float(box_iou(xyxy(det["bbox"]), xyxy(ann["bbox"]))), rel=1e-12)
+        assert iou >= 0.5
+
+
+def test_threshold_and_top_k_are_applied():
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 0}]}
+    shifted = lambda dx, s: {"image_id": 1, "category_id": 1, "bbox": [dx, 0, 10, 10], "score": s}  # noqa: E731
+    # IoU of a 10×10 box shifted by dx: (10 − dx) / (10 + dx); dx = 10/3 gives exactly 0.5
+    assert len(match_detections(gt, [shifted(10 / 3 - 1e-9, 0.9)], 0.5)) == 1
+    assert match_detections(gt, [shifted(10 / 3 + 1e-6, 0.9)], 0.5) == []
+    # the better-placed box scores lower: the higher score takes the match (COCO), the other is a false positive
+    (det, _, iou), = match_detections(gt, [shifted(2, 0.9), shifted(0, 0.8)])
+    assert det["score"] == 0.9 and iou == pytest.approx(8 / 12)
+    assert match_detections(gt, [shifted(5, 0.9), shifted(0, 0.8)], max_dets=1) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(cx=st.floats(-3, 3), cy=st.floats(-3, 3), dw=st.floats(-0.9, 3), dh=st.floats(-0.9, 3),
+       w=st.floats(1, 200), h=st.floats(1, 200))
+def test_pair_errors_are_centre_size_errors_in_box_units(cx, cy, dw, dh, w, h):
+    g = np.array([[5.0, 7.0, w, h]])
+    # a detection whose centre moved by (cx·w, cy·h) and whose size changed by (dw·w, dh·h)
+    dwidth, dheight = w * (1 + dw), h * (1 + dh)
+    centre = (5 + w / 2 + cx * w, 7 + h / 2 + cy * h)
+    d = np.array([[centre[0] - dwidth / 2, centre[1] - dheight / 2, dwidth, dheight]])
+    np.testing.assert_allclose(pair_errors(d, g)[0], [abs(cx), abs(cy), abs(dw), abs(dh)], atol=1e-9)
+
+
+def test_loc_err_reads_on_the_scale_of_laplace_label_noise():
+    """Boxes perturbed by Laplace noise of scale b·w (centre x, width) and b·h (centre y, height), the way
+    labkit.detection.synthetic perturbs training labels: loc_err ≈ b (the mean |Laplace(0, b)| is b)."""
+    from labkit.detection.synthetic import laplace_label_noise
+
+    rng = np.random.default_rng(0)
+    b = 0.05
+    xy, wh = rng.uniform(0, 400, (4000, 2)), rng.uniform(20, 60, (4000, 2))
+    xyxy = np.concatenate([xy, xy + wh], 1)
+    noisy = laplace_label_noise(xyxy, b, rng)
+    to_xywh = lambda a: np.concatenate([a[:, :2], a[:, 2:] - a[:, :2]], 1)  # noqa: E731
+    errors = pair_errors(to_xywh(noisy), to_xywh(xyxy))
+    assert errors.mean() == pytest.approx(b, rel=0.05)
+    gt = {"images": [{"id": i} for i in range(len(xy))], "categories": [{"id": 1}],
+          "annotations": [{"id": i + 1, "image_id": i, "category_id": 1, "bbox": box.tolist(), "iscrowd": 0}
+                          for i, box in enumerate(to_xywh(xyxy))]}
+    dets = [{"image_id": i, "category_id": 1, "bbox": box.tolist(), "score": 0.5} for i, box in enumerate(to_xywh(noisy))]
+    metrics = localization_metrics(gt, dets)
+    assert metrics["loc_recall"] > 0.95
+    assert metrics["loc_err"] == pytest.approx(b, rel=0.1)  # the few unmatched (IoU < 0.5) are the largest errors
+
+
+def test_empty_and_bad_input():
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 0}]}
+    m = localization_metrics(gt, [])
+    assert math.isnan(m["loc_err"]) and math.isnan(m["loc_iou"]) and m["loc_recall"] == 0.0
+    with pytest.raises(ValueError, match="iou_threshold"):
+        match_detections(gt, [], 1.5)
+    with pytest.raises(ValueError, match="max_dets"):
+        match_detections(gt, [], 0.5, 0)
+    with pytest.raises(ValueError, match="gt_boxes"):
+        pair_errors(np.ones((1, 4)), np.array([[0, 0, 0, 5.0]]))
