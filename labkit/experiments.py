@@ -86,6 +86,9 @@ __all__ = [
     "measured_table",
     "arms_table",
     "best_table",
+    "matched_label_scale",
+    "paired_differences",
+    "paired_table",
     "add_arguments",
     "run",
 ]
@@ -101,6 +104,9 @@ LOCALIZATION_METRICS = ("loc_err", "loc_iou")
 METRICS = COCO_METRICS + LOCALIZATION_METRICS
 #: metrics where smaller is better
 LOWER_IS_BETTER = frozenset({"loc_err"})
+#: axis labels of the metrics in plots
+METRIC_LABELS = {"AP": "AP (IoU 0.5–0.95)", "AP50": "AP50", "AP75": "AP75",
+                 "loc_err": "centre/size error of true positives (box units)", "loc_iou": "IoU of true positives"}
 RESULT_FILES = ("runs.csv", "summary.csv", "results.json")
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -805,7 +811,7 @@ def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> 
     ax.set_xticks(ticks, [str(Fraction(x).limit_denominator(1000)) for x in ticks])
     ax.minorticks_off()
     ax.set_xlabel("label scale α·σ of the loss (anchor sizes, eq. 42)")
-    ax.set_ylabel(f"{metric} (validation, clean labels)")
+    ax.set_ylabel(f"{METRIC_LABELS[metric]} (validation, clean labels)", fontsize="small")
     ax.set_title(f"{metric} against the assumed label noise ({results.scale['name']} scale)")
     ax.legend(title="injected noise", fontsize="small")
     return fig
@@ -912,6 +918,72 @@ def best_table(results: Results, metric: str = "AP75") -> ResultTable:
                        ("b₁", "best α·σ", "best α·σ / b₁", metric), rows,
                        "Eq. 42 predicts best α·σ / b₁ near 1 when the anchors fit the boxes; the grid limits "
                        "what can be found, and overlapping intervals mean no winner.")
+
+
+def matched_label_scale(label_noise: float, label_scales: Sequence[float]) -> float:
+    """The swept label scale eq. 42 matches to the injected noise b₁: the one nearest b₁ on a log scale (ties: the
+    smaller); for b₁ = 0, the smallest."""
+    scales = sorted(float(x) for x in label_scales)
+    if not scales or scales[0] <= 0:
+        raise ValueError(f"label_scales must be positive numbers, got {label_scales!r}")
+    if label_noise <= 0:
+        return scales[0]
+    return min(scales, key=lambda x: abs(math.log(x / label_noise)))
+
+
+def paired_differences(results: Results, metric: str = "loc_err") -> list[dict[str, Any]]:
+    """Per injected noise b₁, every other swept label scale against the matched one (:func:`matched_label_scale`):
+    the mean over seeds of (``metric`` of the arm − ``metric`` of the matched arm, same seed) with its 95 % CI.
+
+    At one b₁ all arms of a seed train on the same noisy labels from the same initial weights in the same batch
+    order, so pairing by seed removes the seed-to-seed spread that widens the per-arm intervals. Seeds where either
+    run failed or has no value are left out (``n`` says how many pairs remain)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got metric={metric!r}")
+    values: dict[tuple[float, float], dict[int, float]] = {}
+    for r in results.rows:
+        if r.get("label_scale") is None:
+            raise ValueError(f"results of {results.name!r} have no label scales; expected the noise study's")
+        v = r.get(metric)
+        if r.get("status") == OK and v is not None and not math.isnan(float(v)):
+            values.setdefault((float(r["label_noise"]), float(Fraction(r["label_scale"]))), {})[int(r["seed"])] = float(v)
+    out = []
+    for b in sorted({b for b, _ in values}):
+        scales = sorted(ls for bb, ls in values if bb == b)
+        matched = matched_label_scale(b, scales)
+        for ls in scales:
+            if ls == matched:
+                continue
+            seeds = sorted(set(values[b, ls]) & set(values[b, matched]))
+            diffs = [values[b, ls][s] - values[b, matched][s] for s in seeds]
+            out.append({"label_noise": b, "matched_label_scale": matched, "label_scale": ls, "metric": metric,
+                        "difference": mean_ci(diffs) if diffs else _NO_SUMMARY})
+    return out
+
+
+def paired_table(results: Results, metric: str = "loc_err") -> ResultTable:
+    """:func:`paired_differences` as a table, with which side each interval favours."""
+    lower = metric in LOWER_IS_BETTER
+    rows = []
+    for d in paired_differences(results, metric):
+        diff = d["difference"]
+        if math.isnan(diff.half_width):
+            verdict = "–"
+        elif diff.low > 0 or diff.high < 0:
+            matched_better = (diff.low > 0) == lower
+            verdict = "matched better" if matched_better else "this arm better"
+        else:
+            verdict = "no difference"
+        rows.append((f"{d['label_noise']:g}", str(Fraction(d["matched_label_scale"]).limit_denominator(1000)),
+                     str(Fraction(d["label_scale"]).limit_denominator(1000)),
+                     "–" if math.isnan(diff.mean) else f"{diff.mean:+.4f}" + (
+                         "" if math.isnan(diff.half_width) else f" ± {diff.half_width:.4f}"),
+                     str(diff.n), verdict))
+    return ResultTable(
+        f"{metric}: each label scale against the one matched to b₁, paired by seed ({results.scale['name']} scale)",
+        ("b₁", "matched α·σ", "α·σ", f"Δ {metric} (arm − matched)", "pairs", "95 % CI says"), tuple(rows),
+        "If eq. 42 holds, the matched arm should be the better side of every row "
+        + ("(Δ > 0: its error is smaller)." if lower else "(Δ < 0)."))
 
 
 # ---------------------------------------------------------------------------------------------------------------
