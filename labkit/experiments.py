@@ -873,19 +873,27 @@ class LossCurve:
         self.draw()
 
 
-def measured_results(results_dir: str | os.PathLike, name: str) -> Results | None:
-    """Committed measured results of experiment ``name`` under ``results_dir`` (``<results_dir>/<name>-*/``
-    holding a results.json; the newest by date when several), or None when there are none."""
+def measured_results(results_dir: str | os.PathLike, name: str, folder: str | None = None) -> Results | None:
+    """Committed measured results of experiment ``name`` under ``results_dir``: those in ``<results_dir>/<folder>``
+    when ``folder`` is given, else any ``<results_dir>/<name>-*/`` holding a results.json (the newest by date when
+    several); None when there are none. Results found there of another experiment are an error."""
     if name not in EXPERIMENT_NAMES:
         raise ValueError(f"name must be one of {EXPERIMENT_NAMES}, got name={name!r}")
-    found = [load_results(p) for p in sorted(Path(results_dir).glob(f"{name}-*/results.json"))]
+    if folder is not None:
+        file = Path(results_dir) / folder / "results.json"
+        found = [load_results(file)] if file.is_file() else []
+    else:
+        found = [load_results(p) for p in sorted(Path(results_dir).glob(f"{name}-*/results.json"))]
+    wrong = [str(r.out) for r in found if r.name != name]
+    if wrong:
+        raise ValueError(f"folder: expected results of {name!r}, found another experiment's in {wrong}")
     return max(found, key=lambda r: str(r.provenance.get("date", ""))) if found else None
 
 
-def measured_table(results_dir: str | os.PathLike, name: str) -> ResultTable:
-    """:func:`summary_table` of the committed results of ``name`` under ``results_dir``; when there are none, a
-    table that says so (and how to make them)."""
-    found = measured_results(results_dir, name)
+def measured_table(results_dir: str | os.PathLike, name: str, folder: str | None = None) -> ResultTable:
+    """:func:`summary_table` of the committed results of ``name`` under ``results_dir`` (``folder``: as
+    :func:`measured_results`); when there are none, a table that says so (and how to make them)."""
+    found = measured_results(results_dir, name, folder)
     if found is not None:
         return summary_table(found)
     return ResultTable(f"No measured {name} results under {results_dir}", ("how to make them",),

@@ -184,6 +184,66 @@ def test_best_label_scale_by_localization_error_is_the_smallest():
     assert "loc_err" in E.best_table(res, "loc_err").to_markdown()
 
 
+def test_matched_label_scale_is_the_nearest_on_a_log_scale():
+    scales = (1 / 40, 1 / 20, 1 / 10, 1 / 5)
+    assert E.matched_label_scale(0.0, scales) == 1 / 40
+    assert E.matched_label_scale(0.025, scales) == 1 / 40
+    assert E.matched_label_scale(0.07, scales) == 1 / 20  # log-nearer to 0.05 than to 0.1
+    assert E.matched_label_scale(0.08, scales) == 1 / 10
+    assert E.matched_label_scale(0.9, scales) == 1 / 5
+    with pytest.raises(ValueError, match="label_scales"):
+        E.matched_label_scale(0.1, ())
+
+
+def _paired_rows(values):
+    """Run rows of a noise study from {(b1, label scale, seed): value of loc_err}."""
+    return tuple({"experiment": "noise-study", "arm": f"{b}-{ls}", "label": "", "seed": seed, "label_noise": b,
+                  "label_scale": ls, "status": "ok", "loc_err": v, **{m: 0.5 for m in E.COCO_METRICS}}
+                 for (b, ls, seed), v in values.items())
+
+
+def test_paired_differences_remove_the_seed_spread():
+    """Seeds differ by a lot, the arms by a constant: the paired difference is that constant with no spread, while
+    the per-arm intervals overlap."""
+    offsets = {0: 0.0, 1: 0.05, 2: -0.04, 3: 0.02}
+    values = {(0.2, ls, s): 0.15 + off + (0.0 if ls == "1/5" else 0.003)
+              for ls in ("1/40", "1/5") for s, off in offsets.items()}
+    values[(0.2, "1/40", 4)] = 0.2  # no partner seed: left out
+    res = E.Results(experiment={"name": "noise-study", "title": "t", "paper": None}, scale={"name": "lab"},
+                    provenance={}, rows=_paired_rows(values), summary=())
+    (d,) = E.paired_differences(res, "loc_err")
+    assert (d["label_noise"], d["matched_label_scale"], d["label_scale"]) == (0.2, 0.2, 0.025)
+    assert d["difference"].n == 4
+    assert d["difference"].mean == pytest.approx(0.003) and d["difference"].half_width == pytest.approx(0, abs=1e-12)
+    assert "matched better" in E.paired_table(res, "loc_err").to_markdown()
+    per_arm = [mean_ci([values[0.2, ls, s] for s in offsets]) for ls in ("1/40", "1/5")]
+    assert per_arm[0].low < per_arm[1].high  # unpaired, the two arms cannot be told apart
+    with pytest.raises(ValueError, match="metric"):
+        E.paired_differences(res, "AP99")
+
+
+def test_measured_results_reads_the_named_folder_or_the_newest(tmp_path):
+    def write(folder: str, name: str, date: str, ap75: float) -> None:
+        summary = ({"experiment": name, "arm": "a", "label": "a", "label_noise": 0.0, "label_scale": "1/20",
+                    "n_seeds": 1, "n_failed": 0,
+                    **{m: Summary(mean=ap75, half_width=math.nan, n=1, std=math.nan, confidence=0.95)
+                       for m in E.METRICS}},)
+        E.write_results(E.Results(experiment={"name": name, "title": name, "paper": None}, scale={"name": "lab"},
+                                  provenance={"date": date, "device": "cpu", "git_commit": "0" * 40}, rows=(),
+                                  summary=summary), tmp_path / folder)
+
+    assert E.measured_results(tmp_path, "noise-study") is None
+    assert "No measured" in E.measured_table(tmp_path, "noise-study").title
+    write("noise-study-lab", "noise-study", "2026-11-25", 0.2)
+    write("noise-study-lab-extremes", "noise-study", "2026-11-26", 0.3)
+    write("table3-lab", "table3", "2026-11-27", 0.4)
+    assert E.measured_results(tmp_path, "noise-study").summary[0]["AP75"].mean == 0.3  # the newest
+    assert E.measured_results(tmp_path, "noise-study", "noise-study-lab").summary[0]["AP75"].mean == 0.2
+    assert E.measured_results(tmp_path, "noise-study", "missing") is None
+    with pytest.raises(ValueError, match="table3"):
+        E.measured_results(tmp_path, "noise-study", "table3-lab")
+
+
 def test_loss_curve_collects_each_run():
     curve = E.LossCurve(every=2)
     for run in ("a/seed0", "b/seed0"):
