@@ -721,23 +721,28 @@ class ResultTable:
 
 
 def summary_table(results: Results, percent: bool = True) -> ResultTable:
-    """Our measured table: per arm, mean ± 95 % CI of AP50, AP75, AP (in % like the paper when ``percent``)."""
+    """Our measured table: per arm, mean ± 95 % CI of AP50, AP75, AP (in % like the paper when ``percent``), and
+    of ``loc_err`` (box units, 3 decimals) when any arm has it."""
     k = 100.0 if percent else 1.0
-    order = ("AP50", "AP75", "AP")
+    order: tuple[str, ...] = ("AP50", "AP75", "AP")
+    if any(not math.isnan(s["loc_err"].mean) for s in results.summary):
+        order += ("loc_err",)
     rows = []
     for s in results.summary:
         cells = []
         for m in order:
             d = s[m]
-            mean = "–" if math.isnan(d.mean) else f"{k * d.mean:.1f}"
-            cells.append(mean + ("" if math.isnan(d.half_width) else f" ± {k * d.half_width:.1f}"))
+            scale, digits = (1.0, 3) if m in LOCALIZATION_METRICS else (k, 1)
+            mean = "–" if math.isnan(d.mean) else f"{scale * d.mean:.{digits}f}"
+            cells.append(mean + ("" if math.isnan(d.half_width) else f" ± {scale * d.half_width:.{digits}f}"))
         failed = s.get("n_failed", 0)
         rows.append((s["label"], str(s["n_seeds"]) + (f" ({failed} diverged)" if failed else ""), *cells))
     prov = results.provenance
     note = (f"Ours: {results.scale['name']} scale, mean ± 95 % Student-t CI over seeds (no ± with one seed); "
             f"{prov['device']}, commit {str(prov['git_commit'])[:10]}, {prov['date']}.")
-    return ResultTable(f"{results.experiment['title']} — measured here", ("arm", "seeds", "AP50", "AP75", "AP"),
-                       tuple(rows), note)
+    if "loc_err" in order:
+        note += " loc_err: mean centre/size error of the true positives at IoU 0.5, in box units (smaller is better)."
+    return ResultTable(f"{results.experiment['title']} — measured here", ("arm", "seeds", *order), tuple(rows), note)
 
 
 def paper_table(name: str) -> ResultTable:

@@ -244,6 +244,20 @@ def test_measured_results_reads_the_named_folder_or_the_newest(tmp_path):
         E.measured_results(tmp_path, "noise-study", "table3-lab")
 
 
+def test_summary_table_shows_loc_err_only_where_measured():
+    prov = {"device": "cpu", "git_commit": "0" * 40, "date": "2026-11-26"}
+    res = _fake_results([(0.1, "1/20", 0.1234, 0.0123)])
+    res = E.Results(experiment={"name": "noise-study", "title": "t", "paper": None}, scale={"name": "lab"},
+                    provenance=prov, rows=(), summary=res.summary)
+    table = E.summary_table(res)
+    assert table.header == ("arm", "seeds", "AP50", "AP75", "AP", "loc_err")
+    assert table.rows[0][2:] == ("12.3 ± 1.2",) * 3 + ("0.123 ± 0.012",)  # AP in %, loc_err in box units
+    nan = Summary(mean=math.nan, half_width=math.nan, n=0, std=math.nan, confidence=0.95)
+    older = E.Results(experiment=res.experiment, scale=res.scale, provenance=prov, rows=(),
+                      summary=({**res.summary[0], "loc_err": nan, "loc_iou": nan},))
+    assert E.summary_table(older).header == ("arm", "seeds", "AP50", "AP75", "AP")
+
+
 def test_loss_curve_collects_each_run():
     curve = E.LossCurve(every=2)
     for run in ("a/seed0", "b/seed0"):
