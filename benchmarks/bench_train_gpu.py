@@ -21,60 +21,70 @@ NUM_CLASSES = 91
 IMAGE_SIZE = 800
 
 
-def stock_model() -> torch.nn.Module:
+def stock_model(image_size: int = IMAGE_SIZE) -> torch.nn.Module:
+    """torchvision's model; its transform resizes to ``image_size`` (800: torchvision's default min_size, so the
+    benchmark's square 800 px images pass through unchanged)."""
     from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-    return fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES)
+    return fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES,
+                                   min_size=image_size, max_size=max(image_size, 1333))
 
 
-def lab_model() -> torch.nn.Module:
+def lab_model(image_size: int = IMAGE_SIZE) -> torch.nn.Module:
     try:
         from labkit.detection.model import build_model
     except ImportError:
-        return stock_model()
-    return build_model("resnet50_fpn", NUM_CLASSES, image_size=IMAGE_SIZE)
+        return stock_model(image_size)
+    return build_model("resnet50_fpn", NUM_CLASSES, image_size=image_size)
 
 
-def synthetic_batch(batch: int, device: torch.device):
+def synthetic_batch(batch: int, device: torch.device, image_size: int = IMAGE_SIZE):
     gen = torch.Generator().manual_seed(0)
-    images = [torch.rand(3, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(device) for _ in range(batch)]
+    images = [torch.rand(3, image_size, image_size, generator=gen).to(device) for _ in range(batch)]
     targets = []
     for _ in range(batch):
-        corner = torch.rand(5, 2, generator=gen) * 500
-        size = torch.rand(5, 2, generator=gen) * 250 + 16
+        corner = torch.rand(5, 2, generator=gen) * (image_size * 5 / 8)
+        size = torch.rand(5, 2, generator=gen) * (image_size * 5 / 16) + image_size / 50
         targets.append({"boxes": torch.cat([corner, corner + size], 1).to(device),
                         "labels": torch.randint(1, NUM_CLASSES, (5,), generator=gen).to(device)})
     return images, targets
 
 
 def time_arm(model, images, targets, steps: int, warmup: int, amp: bool) -> dict:
+    """Train ``model`` for ``warmup + steps`` SGD steps on one batch; median step time of the last ``steps``.
+    ``amp``: channels_last weights and float16 autocast with a GradScaler. The benchmark runs it on CUDA; it also
+    runs on CPU (channels_last only: bfloat16 autocast is emulated, ~30× slower, on CPUs without native bf16; no
+    memory figure), so tests exercise it without a GPU."""
     device = images[0].device
+    cuda = device.type == "cuda"
     model.to(device).train()
     if amp:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    torch.cuda.reset_peak_memory_stats(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and cuda)
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     times = []
     for i in range(warmup + steps):
-        torch.cuda.synchronize(device)
+        sync()
         start = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp and cuda):
             losses = model(images, targets)
             loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        torch.cuda.synchronize(device)
+        sync()
         if i >= warmup:
             times.append(time.perf_counter() - start)
     step = statistics.median(times)
     return {
         "step_s": round(step, 4),
         "images_per_s": round(len(images) / step, 2),
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3),
-        "last_loss": float(loss),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if cuda else None,
+        "last_loss": loss.item(),
     }
 
 

@@ -268,3 +268,24 @@ def test_gpu_benchmark_skips_with_a_json_line_without_cuda(tmp_path):
     done = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, check=True, cwd=tmp_path)
     lines = done.stdout.strip().splitlines()
     assert "skipped" in lines[0] and json.loads(lines[-1])["skipped"] is True
+
+
+def test_gpu_benchmark_arms_train_on_cpu():
+    """bench_train_gpu's two arms (stock fp32; labkit's model with channels_last + autocast) run one step each on CPU
+    at a small size: the timing code, memory-format change and scaler path are exercised without a GPU."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_train_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    images, targets = bench.synthetic_batch(1, torch.device("cpu"), image_size=160)
+    assert all((t["boxes"][:, 2:] <= 160).all() and (t["boxes"][:, 2:] > t["boxes"][:, :2]).all() for t in targets)
+    torch.manual_seed(0)
+    stock = bench.time_arm(bench.stock_model(160), images, targets, steps=1, warmup=0, amp=False)
+    torch.manual_seed(0)
+    lab = bench.time_arm(bench.lab_model(image_size=160), images, targets, steps=1, warmup=0, amp=True)
+    for arm in (stock, lab):
+        assert math.isfinite(arm["last_loss"]) and arm["step_s"] > 0 and arm["peak_memory_gib"] is None
