@@ -539,7 +539,7 @@ def _reusable(config: Any) -> Mapping[str, Any] | None:
 
         if latest_checkpoint(run_dir) is None:
             return None
-        metrics = evaluate_run(run_dir, device=str(getattr(config, "device", "auto") or "auto"))
+        metrics = evaluate_run(run_dir, device=config.device)
     return metrics
 
 
