@@ -88,7 +88,7 @@ class FreezeResult(NamedTuple):
     frozen_figures: int
     replaced: list[str]
     offline: int
-    frozen_canvases: int = 0
+    frozen_canvases: int
 
 
 # ---------------------------------------------------------------------------------------------------------------
