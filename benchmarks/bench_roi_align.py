@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # torch's CPU allocator asks for huge pages: fewer page faults
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -24,7 +25,7 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from torchvision.ops import roi_align as tv_roi_align  # noqa: E402
 
-from labkit.detection.roi_align import prefer_separable, separable_roi_align  # noqa: E402
+from labkit.detection.roi_align import prefer_separable, roi_align  # noqa: E402
 
 # (name, images, channels, map h, map w, RoIs, spatial scale, sampling ratio)
 CASES = [
@@ -68,7 +69,7 @@ def main() -> None:
         times = {"torchvision": [], "separable": []}
         for i in range(args.repeats + 1):
             ref = fwd_bwd(tv_roi_align, x, rois, 7, scale, ratio, grad_out)
-            got = fwd_bwd(separable_roi_align, x, rois, 7, scale, ratio, grad_out)
+            got = fwd_bwd(functools.partial(roi_align, path="separable"), x, rois, 7, scale, ratio, grad_out)
             if i:  # the first pair warms up
                 times["torchvision"].append(ref[:2])
                 times["separable"].append(got[:2])

@@ -25,8 +25,8 @@ import numpy as np
 import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from labkit.figures import figure4
-from labkit.widgets import live_figure4
+from labkit.figures.builders import figure4
+from labkit.figures.live import live_figure4
 
 
 def _p50_ms(step, alphas) -> float:

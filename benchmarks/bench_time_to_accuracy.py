@@ -19,7 +19,7 @@ import torch
 from labkit.detection.config import TrainConfig
 from labkit.detection.data import DEFAULT_SYNTHETIC, ensure_synthetic
 from labkit.detection.model import DEFAULT_IMAGE_SIZE
-from labkit.detection.train import train
+from labkit.detection.engine import train
 
 TARGET_AP50 = 0.8
 BUDGET_SECONDS = 15 * 60

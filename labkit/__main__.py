@@ -14,28 +14,32 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-# command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
+# command name -> "module" providing ``add_arguments(parser)`` and ``run(args) -> int`` (its docstring's first line
+# is the help), or "module:NAME" for an object in it with ``help``, ``add_arguments`` and ``run``
 COMMANDS: dict[str, str] = {
-    "train": "labkit.detection.train",
-    "evaluate": "labkit.detection.evaluate",
-    "data": "labkit.detection.data_cli",
-    "interpret": "labkit.interpret",
-    "suggest": "labkit.frameworks",
-    "figures": "labkit.figures",
-    "experiment": "labkit.experiments",
-    "report": "labkit.report",
-    "serve": "labkit.launch",
+    "train": "labkit.detection.cli:TRAIN",
+    "evaluate": "labkit.detection.cli:EVALUATE",
+    "data": "labkit.detection.cli:DATA",
+    "interpret": "labkit.interpret.cli",
+    "suggest": "labkit.interpret.exports",
+    "figures": "labkit.figures.export",
+    "experiment": "labkit.experiments.cli",
+    "report": "labkit.lab.report",
+    "serve": "labkit.lab.launch",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for name, target in COMMANDS.items():
+        module_name, _, attr = target.partition(":")
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        command = getattr(module, attr) if attr else module
+        summary = command.help if attr else (module.__doc__ or name).strip().splitlines()[0]
+        p = sub.add_parser(name, help=summary)
+        command.add_arguments(p)
+        p.set_defaults(_run=command.run)
     return parser
 
 

@@ -26,18 +26,28 @@ def check_positive(name: str, value: ArrayLike) -> ArrayLike:
 
     Returns the value unchanged; raises ``TypeError`` for non-numeric input and ``ValueError`` naming ``name``.
     """
+    return _check(name, value, positive=True)
+
+
+def check_real(name: str, value: ArrayLike) -> ArrayLike:
+    """Check that ``value`` is a real number or a real array/tensor (NaN allowed: it propagates like NumPy)."""
+    return _check(name, value, positive=False)
+
+
+def _check(name: str, value: ArrayLike, positive: bool) -> ArrayLike:
+    kind = "a positive real" if positive else "a real"
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a positive real number or array, got {_describe(value)}")
+        raise TypeError(f"{name} must be {kind} number or array, got {_describe(value)}")
     if isinstance(value, numbers.Real):
         v = float(value)
-        if not math.isfinite(v) or v <= 0.0:
+        if positive and (not math.isfinite(v) or v <= 0.0):
             raise ValueError(f"{name} must be finite and > 0, got {name}={_describe(value)}")
         return value
     if isinstance(value, torch.Tensor):
         if value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{name} must be a real tensor, got dtype {value.dtype}")
-        bad = ~torch.isfinite(value) | (value <= 0)
-        if bool(bad.any()):
+        bad = (~torch.isfinite(value) | (value <= 0)) if positive else None
+        if bad is not None and bool(bad.any()):
             first = value.detach().reshape(-1)[bad.reshape(-1)][0].item()
             raise ValueError(f"{name} must be finite and > 0 everywhere, got an element {name}={first!r}")
         return value
@@ -45,29 +55,11 @@ def check_positive(name: str, value: ArrayLike) -> ArrayLike:
         arr = np.asarray(value)
         if arr.dtype.kind not in "iuf":
             raise TypeError(f"{name} must be a real number or array, got {_describe(value)} (dtype {arr.dtype})")
-        bad = ~np.isfinite(arr) | (arr <= 0)
-        if bad.any():
+        bad = (~np.isfinite(arr) | (arr <= 0)) if positive else None
+        if bad is not None and bad.any():
             raise ValueError(f"{name} must be finite and > 0 everywhere, got an element {name}={arr[bad].flat[0]!r}")
         return value
-    raise TypeError(f"{name} must be a positive real number, NumPy array or torch tensor, got {type(value).__name__}")
-
-
-def check_real(name: str, value: ArrayLike) -> ArrayLike:
-    """Check that ``value`` is a real number or a real array/tensor (NaN allowed: it propagates like NumPy)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a real number or array, got {_describe(value)}")
-    if isinstance(value, numbers.Real):
-        return value
-    if isinstance(value, torch.Tensor):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must be a real tensor, got dtype {value.dtype}")
-        return value
-    if isinstance(value, (np.ndarray, np.generic, list, tuple)):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number or array, got {_describe(value)} (dtype {arr.dtype})")
-        return value
-    raise TypeError(f"{name} must be a real number, NumPy array or torch tensor, got {type(value).__name__}")
+    raise TypeError(f"{name} must be {kind} number, NumPy array or torch tensor, got {type(value).__name__}")
 
 
 def _as_tensor(value: ArrayLike, like: torch.Tensor | None) -> torch.Tensor:

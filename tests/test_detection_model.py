@@ -14,18 +14,19 @@ from hypothesis import strategies as st
 
 from labkit.detection import losses as dl
 from labkit.detection.losses import BoxLossConfig, BoxLosses, LinearSizeBoxCoder, make_box_coder
+from labkit.interpret import StageSettings
 from labkit.detection.model import MODEL_NAMES, PaperRoIHeads, PaperRPN, build_model, load_weights
 from paper_tables import TABLE1
 
 IMPLEMENTED = BoxLosses(
-    rpn=BoxLossConfig(1, F(1, 9), 1, 1, 1, 1),
-    detection=BoxLossConfig(1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5)),
+    rpn=BoxLossConfig(StageSettings(1, F(1, 9), 1, 1, 1, 1)),
+    detection=BoxLossConfig(StageSettings(1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
 )
 
 
 def stage(form="implementation", size_target="log", lam=F(1, 2), alpha=F(1, 3),
           sigmas=(F(1, 20), F(1, 10), F(1, 8), F(1, 5))):
-    return BoxLossConfig(lam, alpha, *sigmas, form=form, size_target=size_target)
+    return BoxLossConfig(StageSettings(lam, alpha, *sigmas), form=form, size_target=size_target)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -36,8 +37,8 @@ def test_presets_are_table_1():
     for name, (rpn, det) in table1.items():
         got = dl.from_preset(name)
         for cfg, want in ((got.rpn, rpn), (got.detection, det)):
-            assert (cfg.lam, cfg.alpha, cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h) == want
-            assert all(isinstance(v, F) for v in (cfg.lam, cfg.alpha, cfg.sigma_x))
+            assert (cfg.settings.lam, cfg.settings.alpha, cfg.settings.sigma_x, cfg.settings.sigma_y, cfg.settings.sigma_w, cfg.settings.sigma_h) == want
+            assert all(isinstance(v, F) for v in (cfg.settings.lam, cfg.settings.alpha, cfg.settings.sigma_x))
     assert dl.from_preset("published").rpn.form == "paper"  # the publication's λ·H_α
     assert dl.from_preset("implemented").detection.form == "implementation"
     swapped = dl.from_preset("proposed", form="laplace_upper", size_target="linear")
@@ -55,19 +56,21 @@ def test_config_roundtrip_and_weights():
     assert dl.resolve_box_losses(IMPLEMENTED.to_dict()) == IMPLEMENTED
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(alpha=0), "alpha must be > 0"),
-    (dict(lam=-1), "lam must be >= 0"),
-    (dict(form="huber"), "form must be one of"),
-    (dict(size_target="sqrt"), "size_target must be one of"),
+@pytest.mark.parametrize("numbers, options, match", [
+    (dict(alpha=0), {}, "alpha must be > 0"),
+    (dict(lam=-1), {}, "lam must be >= 0"),
+    (dict(sigma_x="wide"), {}, "sigma_x must be a number"),
+    ({}, dict(form="huber"), "unknown form 'huber'; valid forms: implementation, paper, laplace_upper"),
+    ({}, dict(size_target="sqrt"), "unknown size_target 'sqrt'; valid size_targets: log, linear"),
 ])
-def test_config_rejects_bad_values(kwargs, match):
+def test_config_rejects_bad_values(numbers, options, match):
     base = dict(lam=1, alpha=1, sigma_x=1, sigma_y=1, sigma_w=1, sigma_h=1)
     with pytest.raises(ValueError, match=match):
-        BoxLossConfig(**{**base, **kwargs})
-    with pytest.raises(TypeError, match="sigma_x must be a number"):
-        BoxLossConfig(**{**base, "sigma_x": "wide"})
-    with pytest.raises(ValueError, match="preset must be one of"):
+        BoxLossConfig(StageSettings(**{**base, **numbers}), **options)
+    assert BoxLossConfig(StageSettings(**{**base, "lam": 0})).settings.lam == 0  # λ = 0: no box loss
+    with pytest.raises(TypeError, match="settings must be a labkit.interpret.StageSettings"):
+        BoxLossConfig(base)
+    with pytest.raises(ValueError, match="unknown preset 'unpublished'; valid presets"):
         dl.from_preset("unpublished")
     with pytest.raises(TypeError, match="box_loss must be"):
         dl.resolve_box_losses(3.0)
@@ -101,7 +104,7 @@ def test_box_coder_targets_by_hand(size_target):
     coder = make_box_coder(cfg)
     assert isinstance(coder, LinearSizeBoxCoder) == (size_target == "linear")
     got = coder.encode_single(GT, ANCHORS)
-    torch.testing.assert_close(got, hand_targets(size_target, (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h)),
+    torch.testing.assert_close(got, hand_targets(size_target, (cfg.settings.sigma_x, cfg.settings.sigma_y, cfg.settings.sigma_w, cfg.settings.sigma_h)),
                                rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(coder.decode_single(got, ANCHORS), GT, rtol=1e-10, atol=1e-10)
 
@@ -128,7 +131,7 @@ def laplace_d(x, a, b):
 
 
 def reference_sum(pred, target, cfg):
-    lam, alpha = float(cfg.lam), float(cfg.alpha)
+    lam, alpha = float(cfg.settings.lam), float(cfg.settings.alpha)
     if cfg.form == "implementation":  # λ/α·H_α = λ·smooth_l1(β=α), eq. 37
         return lam * TF.smooth_l1_loss(pred, target, beta=alpha, reduction="sum")
     if cfg.form == "paper":  # λ·H_α, torch's huber_loss(δ=α) is H_α
@@ -139,8 +142,8 @@ def reference_sum(pred, target, cfg):
 def pixel_reading(pred, cfg):
     """The laplace_upper loss read in pixels (eq. 42 with eqs. 28–29, exact for D): Σ over coordinates of
     D_{ασ·s_a/2, σ·s_a/λ}(x̃ − x*), s_a the anchor's width or height, x̃ decoded from ``pred``."""
-    lam, alpha = float(cfg.lam), float(cfg.alpha)
-    sig = [float(s) for s in (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w, cfg.sigma_h)]
+    lam, alpha = float(cfg.settings.lam), float(cfg.settings.alpha)
+    sig = [float(s) for s in (cfg.settings.sigma_x, cfg.settings.sigma_y, cfg.settings.sigma_w, cfg.settings.sigma_h)]
     total = torch.zeros((), dtype=torch.float64)
     for p, (ax1, ay1, ax2, ay2), (gx1, gy1, gx2, gy2) in zip(pred, ANCHORS.tolist(), GT.tolist()):
         wa, ha, w, h = ax2 - ax1, ay2 - ay1, gx2 - gx1, gy2 - gy1
@@ -171,8 +174,8 @@ def test_rpn_box_loss_matches_eq_37(form, size_target):
     cfg = stage(form=form, size_target=size_target)
     rpn = make_rpn(cfg)
     targets = rpn.box_coder.encode([GT], [ANCHORS])
-    torch.testing.assert_close(targets[0], hand_targets(size_target, (cfg.sigma_x, cfg.sigma_y, cfg.sigma_w,
-                                                                      cfg.sigma_h)))
+    torch.testing.assert_close(targets[0], hand_targets(size_target, (cfg.settings.sigma_x, cfg.settings.sigma_y, cfg.settings.sigma_w,
+                                                                      cfg.settings.sigma_h)))
     # anchors 0, 1 positive, 2 negative: all sampled (3 ≤ 256), normalised by the 3 sampled anchors
     labels = [torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)]
     deltas = torch.cat([PRED, torch.full((1, 4), 9.0, dtype=torch.float64)])

@@ -1,4 +1,4 @@
-"""labkit.detection.train / .evaluate / .config: schedule and data order by hand, COCO stats of hand-made
+"""labkit.detection.engine / .runs / .evaluate / .config: schedule and data order by hand, COCO stats of hand-made
 detections (pycocotools), exact resume after SIGKILL, DDP on CPU with gloo, and the `train` / `evaluate` CLI."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import torch
 from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.cocoeval import evaluate_detections
 from labkit.detection.evaluate import STAT_NAMES, evaluate
-from labkit.detection.train import (LiveLossCurve, NonFiniteLossError, batch_indices, latest_checkpoint, lr_at,
-                                    resolve_device, train_one_iteration)
+from labkit.detection.engine import NonFiniteLossError, batch_indices, lr_at, train_one_iteration
+from labkit.detection.runs import latest_checkpoint, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 # one thread: results independent of the machine's load, and faster on a shared 2-core box
@@ -73,16 +73,16 @@ def test_resolve_device():
 
 def test_config_validates_and_roundtrips(tmp_path):
     cfg = TrainConfig(data="d", out="o", preset="implemented", loss_form="laplace_upper", size_target="linear")
-    assert cfg.losses.rpn.alpha == __import__("fractions").Fraction(1, 9)
+    assert cfg.losses.rpn.settings.alpha == __import__("fractions").Fraction(1, 9)
     assert cfg.losses.detection.form == "laplace_upper" and cfg.losses.rpn.size_target == "linear"
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    assert cfg.replace(preset="proposed").losses.rpn.lam == __import__("fractions").Fraction(1, 4)
+    assert cfg.replace(preset="proposed").losses.rpn.settings.lam == __import__("fractions").Fraction(1, 4)
     custom = cfg.replace(box_losses=cfg.losses.to_dict() | {"rpn": {**cfg.losses.rpn.to_dict(), "lam": "3"}})
-    assert custom.losses.rpn.lam == 3
+    assert custom.losses.rpn.settings.lam == 3
     assert TrainConfig(data="d", out="o", box_losses=custom.losses).losses == custom.losses
     for bad, match in ((dict(iters=0), "iters must be an int >= 1"), (dict(model="yolo"), "model must be one of"),
                        (dict(lr_steps=(0.9, 0.5)), "lr_steps must be increasing"),
-                       (dict(device="gpu"), "device must be one of"), (dict(preset="nope"), "preset must be")):
+                       (dict(device="gpu"), "device must be one of"), (dict(preset="nope"), "unknown preset .nope.; valid presets")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(data="d", out="o", **bad)
     with pytest.raises(ValueError, match="unknown training-config keys"):
@@ -160,7 +160,7 @@ def test_evaluate_perfect_and_shifted_detections(tiny_data):
 DRIVER = """
 import os, signal, sys
 from labkit.detection.config import TrainConfig
-from labkit.detection.train import train
+from labkit.detection.engine import train
 config = TrainConfig.from_dict(__import__("json").loads(sys.argv[1]))
 kill_at = int(sys.argv[2])
 def callback(record):
@@ -182,7 +182,7 @@ def final_state(run_dir):
 @pytest.fixture(scope="module")
 def killed_and_resumed(tiny_data, tmp_path_factory):
     from labkit.__main__ import main
-    from labkit.detection.train import train
+    from labkit.detection.engine import train
 
     base = tmp_path_factory.mktemp("runs")
     whole = tiny_config(tiny_data, base / "whole")
@@ -198,19 +198,6 @@ def killed_and_resumed(tiny_data, tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return Path(whole.out), Path(cut.out)
-
-
-def test_live_loss_curve_plots_the_records(killed_and_resumed):
-    whole, _ = killed_and_resumed
-    records = [json.loads(x) for x in (whole / "log.jsonl").read_text().splitlines()]
-    curve = LiveLossCurve(every=2)
-    for r in records:
-        curve(r)
-    lines = {line.get_label(): line for line in curve.ax.get_lines()}
-    assert set(lines) == set(LiveLossCurve.KEYS)
-    assert list(lines["loss"].get_ydata()) == [r["loss"] for r in records]
-    with pytest.raises(ValueError, match="every must be"):
-        LiveLossCurve(every=0)
 
 
 def test_resume_after_sigkill_gives_the_same_weights(killed_and_resumed):

@@ -1,4 +1,4 @@
-"""labkit.explorer: the family the browser-side Figure 4 draws, checked against independent references
+"""labkit.figures.explorer: the family the browser-side Figure 4 draws, checked against independent references
 (torch's huber_loss and its autograd for H_α, H'_α; the closed form of eq. 19 in mpmath and its derivative by
 mpmath.diff for D_{α,β}, D'_{α,β}), plus the β modes and bad input."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 import traitlets
 
-from labkit import figures
-from labkit.explorer import ALPHA_POSITIONS, FAMILY_CURVES, FAMILY_POINTS, Figure4Explorer, slider_alphas
+from labkit.figures import builders
+from labkit.figures.explorer import ALPHA_POSITIONS, FAMILY_CURVES, FAMILY_POINTS, Figure4Explorer, slider_alphas
 
 # a small family keeps the tests fast; the default sizes are checked for the buffer layout only
 POSITIONS, POINTS = 31, 41
@@ -43,9 +43,9 @@ def _reference(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
 def test_slider_alphas_cover_the_range_and_hit_the_papers_values():
     values = slider_alphas()
     assert len(values) == ALPHA_POSITIONS
-    assert values[0] == figures.ALPHA_RANGE[0] and values[-1] == figures.ALPHA_RANGE[1]
+    assert values[0] == builders.ALPHA_RANGE[0] and values[-1] == builders.ALPHA_RANGE[1]
     assert np.all(np.diff(values) > 0)
-    for alpha in figures.FIGURE4_ALPHAS + (1.0, 0.2, 5.0, 1e-3, 1e3):
+    for alpha in builders.FIGURE4_ALPHAS + (1.0, 0.2, 5.0, 1e-3, 1e3):
         assert alpha in values, alpha
     steps = np.diff(np.log10(values))
     assert steps.max() < 1.6 * steps.min()  # snapping keeps the slider close to uniform in log α
@@ -68,7 +68,7 @@ def test_linked_family_matches_independent_references(position):
     x, y = _decode(widget)
     alpha = widget.alphas[position]
     # x spans ±x_range(α) with x = 0 a grid point
-    assert x[position, 0] == pytest.approx(-figures.x_range(alpha), rel=1e-6)
+    assert x[position, 0] == pytest.approx(-builders.x_range(alpha), rel=1e-6)
     assert x[position, POINTS // 2] == 0.0
     expected = _reference(x[position].astype(np.float64), alpha, 1.0 / alpha)
     scale = np.abs(expected).max(axis=1, keepdims=True)
@@ -109,4 +109,4 @@ def test_bad_input_is_named():
         widget.index = POSITIONS
     with pytest.raises(traitlets.TraitError, match="beta"):
         widget.beta = 1e9
-    assert math.isclose(widget.current_beta(0), 1.0 / figures.ALPHA_RANGE[0])
+    assert math.isclose(widget.current_beta(0), 1.0 / builders.ALPHA_RANGE[0])

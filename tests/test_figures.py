@@ -1,4 +1,4 @@
-"""Figures 1–4 (labkit.figures), their live views (labkit.widgets), the `figures` command and notebook 01.
+"""Figures 1–4 (labkit.figures: builders, live views, the `figures` command of export) and notebook 01.
 
 References: torch's own losses (L1, MSE, Huber) and autograd, scipy.stats densities and quadrature, mpmath for
 D_{α,β} (eq. 19) and its derivative (eq. 21), and labkit.losses / labkit.densities for "the figure shows exactly
@@ -26,15 +26,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
-from labkit import figures, widgets
+from labkit.figures import builders, export, live
 from labkit.__main__ import main as labkit_main
 from labkit.densities import huber_density
 from labkit.losses import huber, huber_grad, laplace_kl_loss, laplace_kl_loss_grad
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_huber_and_laplace.ipynb"
-BUILDERS = [figures.figure1, figures.figure2, figures.figure3, figures.figure4]
-LIVE = [widgets.live_figure1, widgets.live_figure2, widgets.live_figure3, widgets.live_figure4]
+BUILDERS = [builders.figure1, builders.figure2, builders.figure3, builders.figure4]
+LIVE = [live.live_figure1, live.live_figure2, live.live_figure3, live.live_figure4]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -74,11 +74,11 @@ def mp_kl_grad(x: float, alpha: float, beta: float) -> float:
 # --------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("alpha", [1.0, 0.05, 7.5])
 def test_figure1_curves_match_torch_losses(alpha):
-    fig = figures.figure1(alpha=alpha)
+    fig = builders.figure1(alpha=alpha)
     assert isinstance(fig, Figure)
     (curves,) = mpl_curves(fig)
     x = curves["huber"][0]
-    assert x[0] == -figures.x_range(alpha) and x[-1] == figures.x_range(alpha) and 0.0 in x
+    assert x[0] == -builders.x_range(alpha) and x[-1] == builders.x_range(alpha) and 0.0 in x
     np.testing.assert_allclose(curves["l1"][1], torch_ref(F.l1_loss, x), rtol=1e-15)
     np.testing.assert_allclose(curves["l2"][1], 0.5 * torch_ref(F.mse_loss, x), rtol=1e-15)
     np.testing.assert_allclose(curves["huber"][1], torch_ref(F.huber_loss, x, delta=alpha), rtol=1e-12, atol=0)
@@ -87,7 +87,7 @@ def test_figure1_curves_match_torch_losses(alpha):
 
 @pytest.mark.parametrize("alpha", [1.0, 0.01, 100.0])
 def test_figure2_curves_match_scipy_densities(alpha):
-    (curves,) = mpl_curves(figures.figure2(alpha=alpha))
+    (curves,) = mpl_curves(builders.figure2(alpha=alpha))
     x = curves["normal"][0]
     np.testing.assert_allclose(curves["normal"][1], scipy.stats.norm.pdf(x), rtol=1e-12)
     np.testing.assert_allclose(curves["laplace"][1], scipy.stats.laplace.pdf(x), rtol=1e-12)
@@ -102,14 +102,14 @@ def test_figure2_huber_density_integrates_to_one(alpha):
     tail, _ = scipy.integrate.quad(f, alpha, np.inf, epsabs=1e-13, epsrel=1e-12)
     assert 2 * (inner + tail) == pytest.approx(1.0, abs=1e-9)
     # and the curve in the figure is that function
-    (curves,) = mpl_curves(figures.figure2(alpha=alpha))
+    (curves,) = mpl_curves(builders.figure2(alpha=alpha))
     x, y = curves["huber_density"]
     np.testing.assert_array_equal(y, huber_density(x, alpha))
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.003, 40.0])
 def test_figure3_bounds_and_shaded_gap(alpha):
-    fig = figures.figure3(alpha=alpha)
+    fig = builders.figure3(alpha=alpha)
     (curves,) = mpl_curves(fig)
     x = curves["huber"][0]
     lower, upper, h = curves["kl_lower"][1], curves["kl_upper"][1], curves["huber"][1]
@@ -126,10 +126,10 @@ def test_figure3_bounds_and_shaded_gap(alpha):
 
 
 def test_figure4_paper_panels_and_derivatives():
-    fig = figures.figure4()
+    fig = builders.figure4()
     assert len(fig.axes) == 8
     curves = mpl_curves(fig)
-    for col, alpha in enumerate(figures.FIGURE4_ALPHAS):
+    for col, alpha in enumerate(builders.FIGURE4_ALPHAS):
         beta = 1 / alpha  # our stated default: the paper does not give β
         loss, grad = curves[col], curves[4 + col]
         x = loss["huber"][0]
@@ -150,13 +150,13 @@ def test_figure4_paper_panels_and_derivatives():
 @given(log_alpha=st.floats(-3.0, 3.0))
 def test_every_slider_alpha_gives_readable_panels_that_obey_eq27(log_alpha):
     alpha = 10.0 ** log_alpha
-    (panel,) = figures.figure3_panels(alpha, n_points=61)
+    (panel,) = builders.figure3_panels(alpha, n_points=61)
     x, c = panel.x, panel.curves
     assert x[0] == -x[-1] and 3 * alpha * (1 - 1e-12) <= x[-1] < 7.5 * alpha
     slack = 1e-12 * alpha * alpha
     assert np.all(c["kl_lower"] <= c["huber"] + slack) and np.all(c["huber"] <= c["kl_upper"] + slack)
     # Figure 4 with β = 1/α: |H'| ≤ α and |D'| < 1/β = α (eq. 21), both reached near the ends of the x-range
-    grad = figures.figure4_panels(alpha, n_points=61)[1].curves
+    grad = builders.figure4_panels(alpha, n_points=61)[1].curves
     assert np.max(np.abs(grad["huber_grad"])) == pytest.approx(alpha)
     assert 0.9 * alpha < np.max(np.abs(grad["kl_grad"])) <= alpha
 
@@ -164,11 +164,11 @@ def test_every_slider_alpha_gives_readable_panels_that_obey_eq27(log_alpha):
 @pytest.mark.parametrize("alpha, half_width", [(1.0, 3.0), (0.01, 0.03), (100.0, 300.0), (0.5, 1.5), (2.0, 6.0),
                                                (1.2, 6.0), (2.01, 15.0), (0.0011, 0.006), (7.0, 30.0), (1e3, 3e3)])
 def test_x_range_steps_through_1_2_5(alpha, half_width):
-    assert figures.x_range(alpha) == pytest.approx(half_width, rel=1e-12)
+    assert builders.x_range(alpha) == pytest.approx(half_width, rel=1e-12)
 
 
 def test_figure4_explicit_beta_and_x_max():
-    fig = figures.figure4(alphas=(0.5, 3.0), beta=(2.0, 0.1), x_max=5.0)
+    fig = builders.figure4(alphas=(0.5, 3.0), beta=(2.0, 0.1), x_max=5.0)
     curves = mpl_curves(fig)
     assert len(curves) == 4
     for col, (alpha, beta) in enumerate([(0.5, 2.0), (3.0, 0.1)]):
@@ -195,19 +195,19 @@ def test_builder_draws_into_given_axes():
 
     outer = Fig()
     ax = outer.subplots()
-    assert figures.figure1(alpha=2.0, ax=ax) is outer
+    assert builders.figure1(alpha=2.0, ax=ax) is outer
     assert {ln.get_gid() for ln in ax.get_lines()} == {"l1", "l2", "huber"}
     outer4 = Fig()
     axes = outer4.subplots(2, 2)
-    assert figures.figure4(alphas=(1.0, 2.0), ax=axes) is outer4
+    assert builders.figure4(alphas=(1.0, 2.0), ax=axes) is outer4
     with pytest.raises(ValueError, match=r"ax must be None or 6 matplotlib Axes \(2×3\), got 4"):
-        figures.figure4(alphas=(1.0, 2.0, 3.0), ax=axes)
+        builders.figure4(alphas=(1.0, 2.0, 3.0), ax=axes)
 
 
 @pytest.mark.parametrize("build", BUILDERS)
 @pytest.mark.parametrize("bad", [0.0, -1.0, 1e-4, 1e4, math.nan, math.inf])
 def test_bad_alpha_is_a_clear_value_error(build, bad):
-    args = ((bad,),) if build is figures.figure4 else (bad,)
+    args = ((bad,),) if build is builders.figure4 else (bad,)
     with pytest.raises(ValueError, match="alpha"):
         build(*args)
 
@@ -215,28 +215,28 @@ def test_bad_alpha_is_a_clear_value_error(build, bad):
 @pytest.mark.parametrize("bad", [0.0, -2.0, 1e-4, 2e3, math.nan])
 def test_bad_beta_is_a_clear_value_error(bad):
     with pytest.raises(ValueError, match="beta"):
-        figures.figure4(alphas=(1.0,), beta=bad)
+        builders.figure4(alphas=(1.0,), beta=bad)
     with pytest.raises(ValueError, match="beta"):
-        widgets.live_figure4(alpha=1.0, beta=bad)
+        live.live_figure4(alpha=1.0, beta=bad)
 
 
 def test_other_bad_arguments():
     with pytest.raises(ValueError, match="backend"):
-        figures.figure1(backend="bokeh")
+        builders.figure1(backend="bokeh")
     with pytest.raises(ValueError, match="backend"):
-        widgets.live_figure2(backend="bokeh")
+        live.live_figure2(backend="bokeh")
     with pytest.raises(ValueError, match="x_max"):
-        figures.figure3(x_max=-1.0)
+        builders.figure3(x_max=-1.0)
     with pytest.raises(ValueError, match="n_points"):
-        figures.figure2(n_points=2)
+        builders.figure2(n_points=2)
     with pytest.raises(ValueError, match="ax is for the matplotlib backend"):
-        figures.figure1(backend="plotly", ax=object())
+        builders.figure1(backend="plotly", ax=object())
     with pytest.raises(ValueError, match="one per alpha"):
-        figures.figure4(alphas=(1.0, 2.0), beta=(1.0,))
+        builders.figure4(alphas=(1.0, 2.0), beta=(1.0,))
     with pytest.raises(TypeError, match="alpha"):
-        figures.figure1(alpha="1")
+        builders.figure1(alpha="1")
     with pytest.raises(ValueError, match="alpha"):
-        widgets.live_figure1(alpha=0.0)
+        live.live_figure1(alpha=0.0)
 
 
 def test_import_and_build_change_no_global_state():
@@ -246,6 +246,7 @@ def test_import_and_build_change_no_global_state():
         "snapshot = lambda: {k: matplotlib.rcParams[k] for k in matplotlib.rcParams if k != 'backend'}\n"
         "before = snapshot()\n"
         "import labkit.figures as f\n"
+        "assert not {'matplotlib.figure', 'plotly', 'ipywidgets', 'anywidget'} & set(sys.modules)\n"
         "f.figure4(); f.figure3(backend='plotly')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
         "assert snapshot() == before\n"
@@ -271,21 +272,21 @@ EXPECTED = {  # curve key -> reference value at (x, α, β)
 }
 
 
-def check_shown(view: widgets.LiveFigure, alpha: float, beta: float | None) -> None:
+def check_shown(view: live.LiveFigure, alpha: float, beta: float | None) -> None:
     if view.backend == "plotly":
         shown = plotly_curves(view.figure)
     else:
         shown = [(k, x, y) for axes in mpl_curves(view.figure) for k, (x, y) in axes.items()]
     for key, x, y in shown:
         if key not in ("normal", "laplace", "huber_density"):
-            assert x[-1] == figures.x_range(alpha)  # x follows α
+            assert x[-1] == builders.x_range(alpha)  # x follows α
         np.testing.assert_allclose(y, EXPECTED[key](x, alpha, beta), rtol=1e-12, atol=0, err_msg=key)
 
 
-@pytest.mark.parametrize("backend", figures.BACKENDS)
-@pytest.mark.parametrize("live", LIVE)
-def test_slider_updates_the_same_figure_in_place(live, backend):
-    view = live(backend=backend)
+@pytest.mark.parametrize("backend", builders.BACKENDS)
+@pytest.mark.parametrize("make_view", LIVE)
+def test_slider_updates_the_same_figure_in_place(make_view, backend):
+    view = make_view(backend=backend)
     figure = view.figure
     artists = list(figure.data) if backend == "plotly" else [ln for ax in figure.axes for ln in ax.get_lines()]
     check_shown(view, view.alpha_slider.value, view._beta())
@@ -293,7 +294,7 @@ def test_slider_updates_the_same_figure_in_place(live, backend):
     for alpha in (0.015, 0.02, 37.0, 45.0):
         view.alpha_slider.value = alpha
         assert view.alpha_slider.value == pytest.approx(alpha)
-        beta = 1 / view.alpha_slider.value if live is widgets.live_figure4 else None
+        beta = 1 / view.alpha_slider.value if make_view is live.live_figure4 else None
         check_shown(view, view.alpha_slider.value, beta)
     # nothing rebuilt: same figure, same traces / lines
     assert view.figure is figure
@@ -302,7 +303,7 @@ def test_slider_updates_the_same_figure_in_place(live, backend):
 
 
 def test_plotly_live_sends_x_only_when_the_range_steps():
-    view = widgets.live_figure4(alpha=0.5)
+    view = live.live_figure4(alpha=0.5)
     sent: list[set[str]] = []
     view.figure.observe(lambda change: change["new"] and sent.append(set(change["new"]["restyle_data"])),
                         names="_py2js_restyle")
@@ -313,7 +314,7 @@ def test_plotly_live_sends_x_only_when_the_range_steps():
 
 
 def test_figure4_beta_link():
-    view = widgets.live_figure4(alpha=0.5)
+    view = live.live_figure4(alpha=0.5)
     assert isinstance(view.figure, go.FigureWidget)
     assert view.alpha_slider.description == "α"
     assert "labkit-figure4" in view._dom_classes
@@ -337,13 +338,13 @@ def test_figure4_beta_link():
 
 
 def test_matplotlib_live_gap_follows_alpha():
-    view = widgets.live_figure3(backend="matplotlib")
+    view = live.live_figure3(backend="matplotlib")
     assert "labkit-figure3-matplotlib" in view._dom_classes
     view.alpha_slider.value = 20.0
     a = view.alpha_slider.value
     (gap,) = [c for c in view.figure.axes[0].collections if c.get_gid() == "gap"]
     ys = gap.get_paths()[0].vertices[:, 1]
-    assert ys.max() == pytest.approx(float(laplace_kl_loss(figures.x_range(a), a / 2, 1 / a)))
+    assert ys.max() == pytest.approx(float(laplace_kl_loss(builders.x_range(a), a / 2, 1 / a)))
     assert view.figure.axes[0].get_title().endswith(f"α = {a:.3g}")
 
 
@@ -354,7 +355,7 @@ def test_matplotlib_live_view_records_its_image_until_a_front_end_attaches():
 
     from PIL import Image
 
-    view = widgets.live_figure3(backend="matplotlib")
+    view = live.live_figure3(backend="matplotlib")
     canvas = view.canvas
 
     def recorded() -> bytes:
@@ -392,13 +393,13 @@ def test_export_rejects_bad_arguments(tmp_path, capsys):
     assert labkit_main(["figures", "--out", str(tmp_path), "--dpi", "0"]) == 2
     assert "dpi must be an integer" in capsys.readouterr().err
     with pytest.raises(ValueError, match="formats"):
-        figures.export_figures(tmp_path, formats=("jpg",))
+        export.export_figures(tmp_path, formats=("jpg",))
     with pytest.raises(ValueError, match="dpi"):
-        figures.export_figures(tmp_path, dpi=0)
+        export.export_figures(tmp_path, dpi=0)
     afile = tmp_path / "file"
     afile.write_text("x")
     with pytest.raises(ValueError, match="out_dir"):
-        figures.export_figures(afile)
+        export.export_figures(afile)
 
 
 def test_notebook_01_is_clean_and_runs_in_smoke_mode(tmp_path):

@@ -1,4 +1,4 @@
-"""labkit.interpret and labkit.frameworks: Tables 1–2 against the paper's printed cells, the inverse calculator, and
+"""labkit.interpret (settings, presets, mapping, tables, exports, calculator): Tables 1–2 against the paper's printed cells, the inverse calculator, and
 each framework's exported knobs plugged into that framework's own loss code (torchvision's real functions; the
 others transcribed from their sources) against the paper's loss (λ/α)·H_α (eq. 42) or λ·H_α (eq. 36)."""
 from __future__ import annotations
@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as Fn
 from hypothesis import given, settings, strategies as st
 
-from labkit import frameworks, interpret
-from labkit.losses import huber
+from labkit import interpret
+from labkit.interpret import cli as interpret_cli
+from labkit.interpret import exports as frameworks
+from labkit.losses import huber, laplace_kl_loss
 
 # ---------------------------------------------------------------------------------------------------------------
 # the paper's tables, typed from the paper (columns: published rpn/det, implemented rpn/det, proposed rpn/det)
@@ -72,8 +74,8 @@ def test_presets_are_frozen_exact_and_read_in_the_right_form():
     with pytest.raises(AttributeError):
         stage.lam = 2
     assert all(isinstance(v, F) for v in (stage.lam, stage.alpha, *stage.sigmas))
-    assert {p.rpn.form for p in interpret.PRESETS.values()} == {"paper", "implementation"}
-    assert interpret.PRESETS["published"].detection.form == "paper"
+    assert {p.form for p in interpret.PRESETS.values()} == {"paper", "implementation"}
+    assert interpret.PRESETS["published"].form == "paper"
 
 
 def test_uncertainty_scales_examples_of_section_5():
@@ -90,10 +92,10 @@ def test_uncertainty_scales_examples_of_section_5():
 @pytest.mark.parametrize("preset, stage", COLUMNS)
 @pytest.mark.parametrize("fix", ["alpha", "sigma"])
 def test_presets_to_scales_to_suggest_gives_the_presets_back(preset, stage, fix):
-    settings_ = interpret.PRESETS[preset].stage(stage)
-    labels, predictions = interpret.stage_scales(settings_)
+    settings_, form = interpret.PRESETS[preset].stage(stage), interpret.PRESETS[preset].form
+    labels, predictions = interpret.stage_scales(settings_, form)
     given_ = {"alpha": settings_.alpha} if fix == "alpha" else {"sigma": settings_.sigmas}
-    assert interpret.suggest_stage(labels, predictions, form=settings_.form, **given_) == settings_
+    assert interpret.suggest_stage(labels, predictions, form=form, **given_) == settings_
 
 
 def test_suggest_by_hand():
@@ -113,6 +115,64 @@ def test_suggest_inverts_the_mapping(lam, alpha, sigma, form, fix):
     label, prediction = interpret.uncertainty_scales(lam, alpha, sigma, form)
     got = interpret.suggest(label, prediction, form=form, **({"alpha": alpha} if fix == "alpha" else {"sigma": sigma}))
     assert got == interpret.Suggestion(lam, alpha, sigma)
+
+
+@pytest.mark.parametrize("preset", interpret.PRESET_NAMES)
+def test_plain_mapping_equals_the_sympy_derivation_for_every_preset(preset):
+    """The closed forms of labkit.interpret.mapping against labkit.symbolic.detector, which derives eqs. 36, 42,
+    52–53 from the residuals and the scaling laws (forward for each stage; the inverse by sympy.solve)."""
+    import sympy
+
+    from labkit.symbolic import detector
+
+    p = interpret.PRESETS[preset]
+    label_e, pred_e = detector.uncertainty_scale_exprs(p.form)
+    L, P = sympy.symbols("L P", positive=True)
+    for stage in p.stages.values():
+        for sigma in stage.sigmas:
+            want = detector.uncertainty_scales(stage.lam, stage.alpha, sigma, form=p.form)
+            assert interpret.uncertainty_scales(stage.lam, stage.alpha, sigma, p.form) == want
+            label, pred = want
+            for fixed, unknowns in ((detector.alpha, [detector.lam, detector.sigma]),
+                                    (detector.sigma, [detector.lam, detector.alpha])):
+                value = stage.alpha if fixed is detector.alpha else sigma
+                (sol,) = sympy.solve([label_e - L, pred_e - P], unknowns, dict=True)
+                subs = {L: sympy.Rational(str(label)), P: sympy.Rational(str(pred)), fixed: sympy.Rational(str(value))}
+                got = interpret.suggest(label, pred, form=p.form, **{fixed.name: value})
+                assert (got.lam, got.alpha, got.sigma) == tuple(
+                    F(str(sympy.nsimplify(sol.get(s, s).subs(subs)))) for s in (detector.lam, detector.alpha, detector.sigma))
+
+
+@settings(max_examples=30, deadline=None)
+@given(lam=positive_rationals, alpha=positive_rationals, sigma=positive_rationals,
+       d=st.floats(-50, 50, allow_nan=False))
+def test_laplace_upper_scales_read_the_loss_exactly(lam, alpha, sigma, d):
+    """(λ/α)·D_{α/2,1/α}(d/σ) = D_{label, prediction}(d) with the laplace_upper scales (eqs. 27–31), evaluated by
+    labkit.losses.laplace_kl_loss (anchor size 1)."""
+    label, pred = interpret.uncertainty_scales(lam, alpha, sigma, "laplace_upper")
+    a, s = float(alpha), float(sigma)
+    loss = float(lam / alpha) * laplace_kl_loss(d / s, a / 2, 1 / a)
+    assert loss == pytest.approx(laplace_kl_loss(d, float(label), float(pred)), rel=1e-9, abs=1e-12)
+
+
+def test_stage_settings_one_number_rule_and_round_trip():
+    stage = interpret.StageSettings(0, "1/9", 0.1, F(1, 10), "0.2", 1)
+    assert stage.lam == 0 and stage.sigma_x == F(1, 10) and stage.sigma_w == F(1, 5)  # floats by their decimal
+    assert interpret.StageSettings.from_dict(stage.to_dict()) == stage
+    with pytest.raises(ValueError, match="this stage has λ = 0"):
+        interpret.stage_scales(stage)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        interpret.StageSettings(1, 0, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"missing keys \['sigma_h'\]"):
+        interpret.StageSettings.from_dict({k: v for k, v in stage.to_dict().items() if k != "sigma_h"})
+
+
+def test_a_table_4_run_reads_back_through_interpret():
+    from labkit.detection.losses import from_preset
+
+    losses = from_preset("implemented", form="laplace_upper")
+    labels, predictions = interpret.stage_scales(losses.rpn.settings, losses.rpn.form)
+    assert labels == (F(1, 18),) * 4 and predictions == (1,) * 4  # D_{α/2,1/α}: half the label scale of H_α
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,9 +242,9 @@ def _corners(box, plus_one: bool = False):
     return torch.cat([x1y1, x2y2], 1)
 
 
-def _paper_loss(stage, anchor, truth, pred):
+def _paper_loss(stage, anchor, truth, pred, form="implementation"):
     """Σ c·H_α(r) with the residuals of eqs. 41 and 47 and c = λ/α (eq. 42) or λ (eq. 36)."""
-    c = stage.lam / stage.alpha if stage.form == "implementation" else stage.lam
+    c = stage.lam / stage.alpha if form == "implementation" else stage.lam
     sig = torch.tensor([float(s) for s in stage.sigmas], dtype=torch.float64)
     r_ctr = (pred[:, :2] - truth[:, :2]) / (sig[:2] * anchor[:, 2:])
     r_size = (torch.log(pred[:, 2:]) - torch.log(truth[:, 2:])) / sig[2:]
@@ -300,7 +360,7 @@ def test_exported_knobs_in_the_frameworks_loss_equal_the_papers_loss(framework, 
     anchor, truth, pred = _random_boxes(seed=hash((framework, preset)) % 1000)
     exported = frameworks.export(preset, framework)
     for stage_name, stage in interpret.PRESETS[preset].stages.items():
-        want = _paper_loss(stage, anchor, truth, pred)
+        want = _paper_loss(stage, anchor, truth, pred, interpret.PRESETS[preset].form)
         got = FRAMEWORK_LOSS[framework](exported.knobs[stage_name], stage_name, anchor, truth, pred)
         assert got == pytest.approx(want, rel=1e-10), (stage_name, got, want)
 
@@ -350,11 +410,11 @@ def _cli(module, argv):
 def test_cli_commands_are_registered():
     from labkit.__main__ import COMMANDS
 
-    assert COMMANDS["interpret"] == "labkit.interpret" and COMMANDS["suggest"] == "labkit.frameworks"
+    assert COMMANDS["interpret"] == "labkit.interpret.cli" and COMMANDS["suggest"] == "labkit.interpret.exports"
 
 
 def test_cli_interpret_prints_the_presets_columns(capsys):
-    assert _cli(interpret, ["--preset", "proposed"]) == 0
+    assert _cli(interpret_cli, ["--preset", "proposed"]) == 0
     out = capsys.readouterr().out
     assert "proposed/rpn" in out and "implemented" not in out
     assert "2w_a/5" in out and "w_a/20" in out
@@ -383,7 +443,7 @@ def test_cli_errors_name_the_argument(capsys):
 # calculator widget, density plot, notebook 04
 # ---------------------------------------------------------------------------------------------------------------
 def test_calculator_slider_to_snippet():
-    from labkit.interpret_widgets import calculator
+    from labkit.interpret.calculator import calculator
 
     calc = calculator("proposed", "detectron2")
     assert "cfg.MODEL.RPN.BBOX_REG_WEIGHTS = (20.0, 20.0, 10.0, 10.0)" in calc.output.value
@@ -405,7 +465,7 @@ def test_calculator_slider_to_snippet():
 
 def test_density_plot_draws_the_laplace_densities():
     from labkit.densities import laplace_pdf
-    from labkit.interpret_widgets import plot_implied_densities
+    from labkit.interpret.calculator import plot_implied_densities
 
     fig = plot_implied_densities([0.05, 0.05, 0.1, 0.1], [0.2, 0.2, 0.4, 0.4], anchor=(1.0, 0.5))
     ax = fig.axes[0]

@@ -1,7 +1,15 @@
-"""The detection engine: torchvision's Faster R-CNN with the paper's per-stage box losses (Sections 5–6).
+"""The detection floor: torchvision's Faster R-CNN with the paper's per-stage box losses (Sections 5–6).
 
-Modules, each one job: :mod:`~labkit.detection.data` (datasets and the synthetic generator),
-:mod:`~labkit.detection.losses` (box-loss configuration, loss forms, box coders),
-:mod:`~labkit.detection.model` (model builders), :mod:`~labkit.detection.train` (training loop),
-:mod:`~labkit.detection.evaluate` (COCO evaluation). Import them directly; nothing heavy is loaded here.
+Modules, each one job, lowest first:
+
+- :mod:`.synthetic`, :mod:`.voc`, :mod:`.data` — the synthetic shapes dataset; COCO/VOC datasets, loading, the flip;
+- :mod:`.losses` — box-loss configuration (a :class:`labkit.interpret.StageSettings` + form + size target),
+  loss forms, box coders;
+- :mod:`.roi_align`, :mod:`.model` — the fast RoI pooler and the model builders;
+- :mod:`.runs`, :mod:`.config` — the device, a run directory (checkpoints, log) and its configuration;
+- :mod:`.cocoeval`, :mod:`.localization`, :mod:`.evaluate` — COCO evaluation and the localization error;
+- :mod:`.engine` — the training loop;
+- :mod:`.cli` — ``python -m labkit train``, ``evaluate``, ``data``.
+
+Import them directly; nothing heavy is loaded here.
 """

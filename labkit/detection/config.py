@@ -1,5 +1,4 @@
-"""A training run's configuration as data (one frozen dataclass, saved as ``config.json`` and in every checkpoint)
-and the atomic JSON writer for the run directory's files.
+"""A training run's configuration as data: one frozen dataclass, saved as ``config.json`` and in every checkpoint.
 
 The box losses are stored resolved (both stages' Table 1 numbers as exact fractions, loss form, size target), so a
 run directory alone says how it was made even if a preset changes later.
@@ -14,10 +13,9 @@ from typing import Any, Mapping
 
 from labkit.detection.losses import LOG, LOSS_FORMS, SIZE_TARGETS, BoxLosses, from_preset
 from labkit.detection.model import MODEL_NAMES
+from labkit.detection.runs import DEVICES
 
-__all__ = ["DEVICES", "TrainConfig", "read_config", "write_json_atomic"]
-
-DEVICES = ("auto", "cpu", "cuda")
+__all__ = ["TrainConfig", "read_config"]
 
 
 @dataclass(frozen=True)
@@ -138,22 +136,3 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     except json.JSONDecodeError as exc:
         raise ValueError(f"run: {path} is not valid JSON: {exc}") from None
     return TrainConfig.from_dict(data)
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``: readers never see half a file."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.io import ImageReadMode, decode_image, read_file
 
 from labkit.detection import voc
 from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic, generate_synthetic
 
-__all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip",
+__all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip", "hflip",
            "generate_synthetic", "ensure_synthetic", "DEFAULT_SYNTHETIC", "SKIP_REASONS", "COCO_LAYOUT",
            "VOC_LAYOUT"]
 
@@ -276,13 +276,19 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0,
-                device: str | torch.device = "cpu", seed: int = 0, drop_last: bool = False) -> DataLoader:
-    """A DataLoader over ``dataset`` with :func:`collate_fn`, seeded shuffling and ``workers`` processes.
+def make_loader(dataset: Dataset, batch_size: int = 1, shuffle: bool = False, workers: int = 0,
+                device: str | torch.device = "cpu", seed: int = 0, drop_last: bool = False,
+                batch_sampler: Sampler[list[int]] | None = None) -> DataLoader:
+    """A DataLoader over ``dataset`` with :func:`collate_fn`, seeded shuffling and ``workers`` processes; training
+    and evaluation both load through it.
 
     Memory is pinned only when ``device`` is a CUDA device. The same ``seed`` gives the same batch order.
+    ``batch_sampler`` (yielding lists of indices) replaces ``batch_size``/``shuffle``/``drop_last``.
     """
-    if not _is_int(batch_size) or batch_size < 1:
+    if batch_sampler is not None:
+        if batch_size != 1 or shuffle or drop_last:
+            raise ValueError("batch_sampler decides the batches: leave batch_size, shuffle and drop_last unset")
+    elif not _is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got batch_size={batch_size!r}")
     if not _is_int(workers) or workers < 0:
         raise ValueError(f"workers must be an int >= 0, got workers={workers!r}")
@@ -290,8 +296,9 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, worker
         raise ValueError(f"seed must be an int, got seed={seed!r}")
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                      collate_fn=collate_fn, pin_memory=device.type == "cuda", drop_last=drop_last,
+    batching = ({"batch_sampler": batch_sampler} if batch_sampler is not None
+                else {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last})
+    return DataLoader(dataset, **batching, num_workers=workers, collate_fn=collate_fn, pin_memory=device.type == "cuda",
                       generator=generator, worker_init_fn=_seed_worker if workers else None,
                       persistent_workers=workers > 0)
 
@@ -305,9 +312,12 @@ class RandomHorizontalFlip:
         self.p = p
 
     def __call__(self, image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
-        if torch.rand(()) >= self.p:
-            return image, target
-        width = image.shape[-1]
-        boxes = target["boxes"].clone()
-        boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
-        return image.flip(-1), {**target, "boxes": boxes}
+        return hflip(image, target) if torch.rand(()) < self.p else (image, target)
+
+
+def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
+    """The image mirrored left–right, and its target with the boxes mirrored to match (x1, x2 → W − x2, W − x1)."""
+    width = image.shape[-1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    return image.flip(-1), {**target, "boxes": boxes}

@@ -2,23 +2,29 @@
 faster-coco-eval backend by default, pycocotools as the reference; the two agree to 1e-9), and the localization
 error of its true positives (labkit.detection.localization).
 
-``python -m labkit evaluate --run runs/NAME`` rebuilds the run's model from ``config.json``, loads its last
+:func:`evaluate_run` (``python -m labkit evaluate --run runs/NAME``) rebuilds the run's model from ``config.json``, loads its last
 checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
+from labkit._io import write_json
 from labkit.detection.cocoeval import FAST, STAT_NAMES, evaluate_detections
+from labkit.detection.config import read_config
+from labkit.detection.data import load_dataset, make_loader
 from labkit.detection.localization import localization_metrics
+from labkit.detection.model import build_model
+from labkit.detection.runs import latest_checkpoint, resolve_device
 
-__all__ = ["STAT_NAMES", "predict", "evaluate", "evaluate_run", "add_arguments", "run"]
+__all__ = ["STAT_NAMES", "predict", "evaluate", "evaluate_run"]
+
 
 def _check_dataset(dataset: Any) -> None:
     for attr in ("coco", "label_to_category_id"):
@@ -32,13 +38,10 @@ def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | N
             progress: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
     """Run ``model`` (eval mode) over ``dataset``; return COCO-format results (xywh boxes, category ids, scores)
     and the image ids seen."""
-    from tqdm.auto import tqdm
-
     _check_dataset(dataset)
     if device is None:
         device = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                         collate_fn=lambda batch: tuple(zip(*batch)))
+    loader = make_loader(dataset, batch_size=batch_size, device=device)
     was_training = model.training
     model.eval()
     results, image_ids = [], []
@@ -80,11 +83,6 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "a
                  progress: bool = False) -> dict[str, Any]:
     """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write
     ``run_dir/metrics.json``. Returns the metrics."""
-    from labkit.detection.config import read_config, write_json_atomic
-    from labkit.detection.data import load_dataset
-    from labkit.detection.model import build_model
-    from labkit.detection.train import latest_checkpoint, resolve_device
-
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     split = split or config.val_split
@@ -100,22 +98,5 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "a
     metrics = evaluate(model.to(dev), dataset, device=dev, batch_size=batch_size, progress=progress)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     metrics.update(split=split, checkpoint=checkpoint.name, iteration=int(state["iteration"]))
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     return metrics
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# command line: python -m labkit evaluate --run runs/NAME
-# ---------------------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, type=Path, help="run directory written by `train`")
-    parser.add_argument("--split", default=None, help="dataset split (default: the run's val_split)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=4)
-
-
-def run(args: argparse.Namespace) -> int:
-    metrics = evaluate_run(args.run, split=args.split, device=args.device, batch_size=args.batch_size, progress=True)
-    print(" ".join(f"{k}={metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")))
-    print(f"wrote {Path(args.run) / 'metrics.json'}")
-    return 0

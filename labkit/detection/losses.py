@@ -4,7 +4,7 @@ Each stage (the region proposal network, ``"rpn"``, and the detection head, ``"d
 t = (t_x, t_y, t_w, t_h) towards targets relative to its anchors (the RPN's anchors, the head's proposals):
 
 ======================  ============================================================================================
-paper                   here (:class:`BoxLossConfig`)
+paper                   here (:class:`BoxLossConfig`: ``settings.lam`` …, ``form``, ``size_target``)
 ======================  ============================================================================================
 λ                       ``lam``: the loss weight
 α                       ``alpha``: the Huber transition point of H_α (eq. 5)
@@ -19,18 +19,22 @@ size target             ``size_target``: ``"log"`` t_w* = log(w*/w_a) (eq. 43) o
 ======================  ============================================================================================
 
 By eq. 42 the implementation form reads as D_{ασ_x w_a, σ_x w_a/λ}(x̃ − x*) in pixels: the label-noise scale is
-ασ w_a and the prediction-noise scale σ w_a/λ (Table 2). Presets come from :data:`labkit.interpret.PRESETS`.
+ασ w_a and the prediction-noise scale σ w_a/λ (Table 2). Presets come from :data:`labkit.interpret.PRESETS`;
+the six numbers are a :class:`labkit.interpret.StageSettings` (the lab's one stage-settings type) and read back
+through :func:`labkit.interpret.stage_scales` with the config's form.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from fractions import Fraction
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 from torchvision.models.detection._utils import BoxCoder
 
+from labkit.interpret.presets import get_preset
+from labkit.interpret.settings import (FORMS, IMPLEMENTATION, LAPLACE_UPPER, PAPER, STAGES, StageSettings,
+                                       check_choice)
 from labkit.losses import huber, laplace_kl_loss
 
 __all__ = [
@@ -51,85 +55,48 @@ __all__ = [
     "make_box_coder",
 ]
 
-IMPLEMENTATION = "implementation"  # λ/α·H_α, eq. 37
-PAPER = "paper"  # λ·H_α
-LAPLACE_UPPER = "laplace_upper"  # λ/α·D_{α/2,1/α}, Table 4
-LOSS_FORMS = (IMPLEMENTATION, PAPER, LAPLACE_UPPER)
+LOSS_FORMS = FORMS  # implementation λ/α·H_α (eq. 37), paper λ·H_α, laplace_upper λ/α·D_{α/2,1/α} (Table 4)
 
 LOG = "log"  # eq. 43
 LINEAR = "linear"  # eqs. 93–94
 SIZE_TARGETS = (LOG, LINEAR)
 
-STAGES = ("rpn", "detection")
-
-_NUMBERS = ("lam", "alpha", "sigma_x", "sigma_y", "sigma_w", "sigma_h")
 # torchvision's largest log size change (1000/16) bounds the decoded size ratio of either size target
 _MAX_SIZE_RATIO = 1000.0 / 16
 _MIN_SIZE_RATIO = 1e-3  # linear target: 1 + t_w/… can be ≤ 0; keep decoded boxes non-degenerate
 
 
-def _fraction(name: str, value: Any) -> Fraction:
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"{name} must be a number (int, Fraction, float or a string like '1/9'), got {value!r}")
-    try:
-        frac = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**9)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise TypeError(
-            f"{name} must be a number (int, Fraction, float or a string like '1/9'), got {value!r}") from None
-    return frac
-
-
 @dataclass(frozen=True)
 class BoxLossConfig:
-    """One stage's box-regression loss: the Table 1 column (λ, α, σ_x, σ_y, σ_w, σ_h), loss form and size target.
+    """One stage's box-regression loss: its Table 1 numbers (a :class:`~labkit.interpret.StageSettings`), the loss
+    form and the size target. ``settings.lam`` = 0 switches the stage's box regression off."""
 
-    Numbers are stored as exact :class:`~fractions.Fraction` (floats are accepted and rationalised). ``lam`` ≥ 0
-    (0 switches box regression off), ``alpha`` and every σ > 0.
-    """
-
-    lam: Fraction
-    alpha: Fraction
-    sigma_x: Fraction
-    sigma_y: Fraction
-    sigma_w: Fraction
-    sigma_h: Fraction
+    settings: StageSettings
     form: str = IMPLEMENTATION
     size_target: str = LOG
 
     def __post_init__(self) -> None:
-        for name in _NUMBERS:
-            value = _fraction(name, getattr(self, name))
-            if value < 0 or (value == 0 and name != "lam"):
-                bound = ">= 0" if name == "lam" else "> 0"
-                raise ValueError(f"{name} must be {bound}, got {name}={value}")
-            object.__setattr__(self, name, value)
-        if self.form not in LOSS_FORMS:
-            raise ValueError(f"form must be one of {LOSS_FORMS}, got form={self.form!r}")
-        if self.size_target not in SIZE_TARGETS:
-            raise ValueError(f"size_target must be one of {SIZE_TARGETS}, got size_target={self.size_target!r}")
+        if not isinstance(self.settings, StageSettings):
+            raise TypeError(f"settings must be a labkit.interpret.StageSettings, got {type(self.settings).__name__}")
+        check_choice("form", self.form, LOSS_FORMS)
+        check_choice("size_target", self.size_target, SIZE_TARGETS)
 
     @property
     def box_coder_weights(self) -> tuple[float, float, float, float]:
         """torchvision ``BoxCoder`` weights (1/σ_x, 1/σ_y, 1/σ_w, 1/σ_h): eqs. 38 and 44 with μ = 0."""
-        return tuple(float(1 / s) for s in (self.sigma_x, self.sigma_y, self.sigma_w, self.sigma_h))
+        return tuple(float(1 / s) for s in self.settings.sigmas)
 
     def to_dict(self) -> dict[str, str]:
-        """JSON-ready: numbers as exact strings ("1/9"), form and size target as names."""
-        out = {name: str(getattr(self, name)) for name in _NUMBERS}
-        out.update(form=self.form, size_target=self.size_target)
-        return out
+        """JSON-ready: the six numbers as exact strings ("1/9"), form and size target as names."""
+        return {**self.settings.to_dict(), "form": self.form, "size_target": self.size_target}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BoxLossConfig":
         if not isinstance(data, Mapping):
             raise TypeError(f"a box-loss config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        missing = sorted(set(_NUMBERS) - set(data))
-        if unknown or missing:
-            raise ValueError(
-                f"box-loss config: unknown keys {unknown}, missing keys {missing}; expected {sorted(known)}")
-        return cls(**dict(data))
+        numbers = {k: v for k, v in data.items() if k not in ("form", "size_target")}
+        return cls(StageSettings.from_dict(numbers), form=data.get("form", IMPLEMENTATION),
+                   size_target=data.get("size_target", LOG))
 
 
 @dataclass(frozen=True)
@@ -144,6 +111,9 @@ class BoxLosses:
             if not isinstance(getattr(self, stage), BoxLossConfig):
                 raise TypeError(f"{stage} must be a BoxLossConfig, got {type(getattr(self, stage)).__name__}")
 
+    def stage(self, name: str) -> BoxLossConfig:
+        return getattr(self, check_choice("stage", name, STAGES))
+
     def to_dict(self) -> dict[str, dict[str, str]]:
         return {stage: getattr(self, stage).to_dict() for stage in STAGES}
 
@@ -154,31 +124,17 @@ class BoxLosses:
         return cls(**{stage: BoxLossConfig.from_dict(data[stage]) for stage in STAGES})
 
 
-def _stage_from(stage: Any, form: str | None, size_target: str, where: str) -> BoxLossConfig:
-    try:
-        numbers = {name: getattr(stage, name) for name in _NUMBERS}
-    except AttributeError as exc:
-        raise TypeError(f"{where} must have the fields {_NUMBERS}: {exc}") from None
-    form = form if form is not None else getattr(stage, "form", IMPLEMENTATION)
-    return BoxLossConfig(**numbers, form=form, size_target=size_target)
-
-
 def from_preset(name: str, form: str | None = None, size_target: str = LOG) -> BoxLosses:
     """Both stages' configurations from the Table 1 column ``labkit.interpret.PRESETS[name]``.
 
-    ``form=None`` keeps each stage's own reading (the published column is λ·H_α, ``"paper"``; the others
+    ``form=None`` keeps the preset's own reading (the published column is λ·H_α, ``"paper"``; the others
     ``"implementation"``); a form name, and ``size_target``, apply to both stages (Tables 4 and 5 swap them
     everywhere at once).
     """
-    from labkit.interpret import PRESETS  # figures/interpret floor, below detection
-
-    if not isinstance(name, str) or name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got preset={name!r}")
-    preset = PRESETS[name]
-    return BoxLosses(
-        rpn=_stage_from(preset.rpn, form, size_target, f"PRESETS[{name!r}].rpn"),
-        detection=_stage_from(preset.detection, form, size_target, f"PRESETS[{name!r}].detection"),
-    )
+    preset = get_preset(name)
+    form = preset.form if form is None else form
+    return BoxLosses(rpn=BoxLossConfig(preset.rpn, form, size_target),
+                     detection=BoxLossConfig(preset.detection, form, size_target))
 
 
 def resolve_box_losses(spec: Any) -> BoxLosses:
@@ -204,7 +160,7 @@ def box_regression_loss(residual: torch.Tensor, config: BoxLossConfig) -> torch.
     ``"implementation"``: (λ/α)·H_α(x), eq. 37 (equal to λ·``smooth_l1_loss(beta=α)``); ``"paper"``: λ·H_α(x);
     ``"laplace_upper"``: (λ/α)·D_{α/2,1/α}(x), the upper bound of eq. 27 put in H_α's place (Table 4).
     """
-    lam, alpha = float(config.lam), float(config.alpha)
+    lam, alpha = float(config.settings.lam), float(config.settings.alpha)
     if config.form == IMPLEMENTATION:
         return (lam / alpha) * huber(residual, alpha)
     if config.form == PAPER:

@@ -21,8 +21,8 @@ and the padding masked out, which costs a few extra entries in the small ``A`` m
 
 The products touch the whole feature map for every RoI, so the cost grows with H·W: on large maps (FPN levels of an
 800 px image) torchvision's kernel is cheaper, and :func:`roi_align` falls back to it (as it does on CUDA and for
-dtypes other than float32/float64). Public names: :func:`roi_align` (dispatching), :func:`separable_roi_align`
-(always the fast path), :func:`prefer_separable` (the heuristic) and :class:`FastMultiScaleRoIAlign`, a drop-in for
+dtypes other than float32/float64). Public names: :func:`roi_align` (dispatching; ``path="separable"`` forces
+the fast path), :func:`prefer_separable` (the heuristic) and :class:`FastMultiScaleRoIAlign`, a drop-in for
 ``torchvision.ops.MultiScaleRoIAlign``.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import roi_align as tv_roi_align
 from torchvision.ops.poolers import _setup_scales
 
-__all__ = ["roi_align", "separable_roi_align", "prefer_separable", "FastMultiScaleRoIAlign", "SEPARABLE_DTYPES"]
+__all__ = ["roi_align", "prefer_separable", "FastMultiScaleRoIAlign", "SEPARABLE_DTYPES", "ROI_ALIGN_PATHS"]
 
 #: dtypes the fast path handles (dense BLAS products); others go to torchvision
 SEPARABLE_DTYPES = (torch.float32, torch.float64)
@@ -152,7 +152,7 @@ def _chunks(batch: Tensor, n_images: int, per_chunk: int) -> list[tuple[int, int
 
 class _SeparableRoIAlign(torch.autograd.Function):
     """out = A_y · F_b · A_xᵀ per RoI; grad F_b = Σ_k A_yᵀ · G_k · A_x (gradients for the boxes: none, as in
-    torchvision). The RoIs must be sorted by image (:func:`separable_roi_align` sorts them).
+    torchvision). The RoIs must be sorted by image (:func:`roi_align` sorts them).
 
     Forward, per chunk of RoIs of image b: ``rows = A_y (m·PH × H) @ F_b (H × C·W)``, one GEMM for the chunk, in
     (RoI, ph, c, x) order; then ``A_x[k] (PW × W) @ rows[k]ᵀ (W × PH·C)``, a batched GEMM with N = PH·C (its
@@ -202,24 +202,9 @@ class _SeparableRoIAlign(torch.autograd.Function):
         return grad.view(n, h, c, w).permute(0, 2, 1, 3).contiguous(), None, None, None
 
 
-def separable_roi_align(
-    input: Tensor,
-    boxes: Tensor | Sequence[Tensor],
-    output_size: int | Sequence[int],
-    spatial_scale: float = 1.0,
-    sampling_ratio: int = -1,
-    aligned: bool = False,
-) -> Tensor:
-    """``torchvision.ops.roi_align`` computed by the separable fast path (any device, float32/float64).
-
-    Same arguments and result: ``input`` Tensor[N, C, H, W]; ``boxes`` Tensor[K, 5] (batch index, x1, y1, x2, y2)
-    or a list of Tensor[L, 4], one per image; ``output_size`` (pooled_h, pooled_w) or an int; ``spatial_scale``
-    maps box coordinates to the map; ``sampling_ratio`` samples per bin along each axis (<= 0: ceil(roi / output)
-    per RoI); ``aligned`` shifts boxes by half a cell. Returns Tensor[K, C, pooled_h, pooled_w].
-    """
-    pooled = _output_size(output_size)
-    rois = _as_rois(boxes, input)
-    _check(input, rois)
+def _separable(input: Tensor, rois: Tensor, pooled: tuple[int, int], spatial_scale: float, sampling_ratio: int,
+               aligned: bool) -> Tensor:
+    """The separable fast path on checked arguments (see :func:`roi_align`)."""
     if input.dtype not in SEPARABLE_DTYPES:
         raise TypeError(f"input must be one of {SEPARABLE_DTYPES} for the separable path, got {input.dtype}")
     n, c, h, w = input.shape
@@ -264,6 +249,9 @@ def prefer_separable(
     return ours < _BLAS_ADVANTAGE * stock
 
 
+ROI_ALIGN_PATHS = ("auto", "separable", "torchvision")
+
+
 def roi_align(
     input: Tensor,
     boxes: Tensor | Sequence[Tensor],
@@ -271,14 +259,28 @@ def roi_align(
     spatial_scale: float = 1.0,
     sampling_ratio: int = -1,
     aligned: bool = False,
+    *,
+    path: str = "auto",
 ) -> Tensor:
-    """Drop-in for ``torchvision.ops.roi_align`` (same arguments, same result): the separable fast path where
-    :func:`prefer_separable` says it is faster (CPU, small maps), torchvision's kernel elsewhere."""
+    """Drop-in for ``torchvision.ops.roi_align``: same arguments, same result.
+
+    ``input`` Tensor[N, C, H, W]; ``boxes`` Tensor[K, 5] (batch index, x1, y1, x2, y2) or a list of Tensor[L, 4], one
+    per image; ``output_size`` (pooled_h, pooled_w) or an int; ``spatial_scale`` maps box coordinates to the map;
+    ``sampling_ratio`` samples per bin along each axis (<= 0: ceil(roi / output) per RoI); ``aligned`` shifts boxes
+    by half a cell. Returns Tensor[K, C, pooled_h, pooled_w].
+
+    ``path``: ``"auto"`` — the separable fast path where :func:`prefer_separable` says it is faster (CPU, small
+    maps), torchvision's kernel elsewhere; ``"separable"`` — always the fast path (any device, float32/float64);
+    ``"torchvision"`` — always torchvision's kernel.
+    """
+    if path not in ROI_ALIGN_PATHS:
+        raise ValueError(f"path must be one of {', '.join(ROI_ALIGN_PATHS)}, got path={path!r}")
     pooled = _output_size(output_size)
     rois = _as_rois(boxes, input)
     _check(input, rois)
-    if prefer_separable(input, rois, pooled, spatial_scale, sampling_ratio, aligned):
-        return separable_roi_align(input, rois, pooled, spatial_scale, sampling_ratio, aligned)
+    if path == "separable" or (path == "auto" and prefer_separable(input, rois, pooled, spatial_scale,
+                                                                    sampling_ratio, aligned)):
+        return _separable(input, rois, pooled, spatial_scale, sampling_ratio, aligned)
     return tv_roi_align(input, rois, pooled, spatial_scale, sampling_ratio, aligned)
 
 

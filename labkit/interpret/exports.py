@@ -2,8 +2,8 @@
 
 Every framework computes  W · smooth_l1(t − g·t*; β)  per coordinate, where t* is the raw target (eqs. 32, 43), g
 the box coder's scaling of it, β the smooth-L1 transition and W a loss weight; smooth_l1(x; β) = H_β(x)/β (eq. 37).
-A stage of the paper asks for c·H_α(t − t*/σ) with c = :func:`labkit.interpret.huber_coefficient` (λ/α for the
-implementation). Because H_α(r) = (α/β)²·H_β(β·r/α) exactly, any β works:
+A stage of the paper asks for c·H_α(t − t*/σ) with c = :func:`labkit.interpret.mapping.huber_coefficient` (λ/α for
+the implementation, λ for the published reading). Because H_α(r) = (α/β)²·H_β(β·r/α) exactly, any β works:
 
     g = (β/α)/σ,    W = c·α²/β          (β = α gives the familiar g = 1/σ, W = λ)
 
@@ -22,8 +22,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping, Union
 
-from labkit.interpret import (STAGES, Preset, StageSettings, _check_choice, exact, get_preset,
-                              huber_coefficient)
+import argparse
+import sys
+
+from labkit.interpret.cli import four_values
+from labkit.interpret.mapping import huber_coefficient, suggest_stage
+from labkit.interpret.presets import Preset, get_preset
+from labkit.interpret.settings import (COORDINATES, IMPLEMENTATION, LAPLACE_UPPER, STAGES, StageSettings,
+                                       check_choice, exact)
 
 __all__ = [
     "FRAMEWORKS",
@@ -64,10 +70,13 @@ class StageKnobs:
         return tuple(1 / g for g in self.target_weights)
 
 
-def stage_knobs(stage: StageSettings, smooth_l1_beta=None) -> StageKnobs:
-    """The knobs realising ``stage``'s loss with smooth-L1 transition ``smooth_l1_beta`` (default: the stage's α)."""
+def stage_knobs(stage: StageSettings, smooth_l1_beta=None, form: str = IMPLEMENTATION) -> StageKnobs:
+    """The knobs realising ``stage``'s loss (read as ``form``) with smooth-L1 transition ``smooth_l1_beta``
+    (default: the stage's α)."""
+    if form == LAPLACE_UPPER:
+        raise ValueError("form 'laplace_upper' is D_{α/2,1/α}, not a smooth-L1 loss: no framework knob realises it")
     beta = stage.alpha if smooth_l1_beta is None else exact("smooth_l1_beta", smooth_l1_beta)
-    c = huber_coefficient(stage)
+    c = huber_coefficient(stage, form)
     k = beta / stage.alpha  # H_α(r) = (α/β)²·H_β(β·r/α): the residual is scaled by β/α
     return StageKnobs(beta, tuple(k / s for s in stage.sigmas), c * stage.alpha * stage.alpha / beta)
 
@@ -113,7 +122,7 @@ def _as_stages(settings: Settings) -> dict[str, StageSettings]:
         if not settings:
             raise ValueError(f"settings is empty; give at least one of the stages {', '.join(STAGES)}")
         for name, stage in settings.items():
-            _check_choice("stage", name, STAGES)
+            check_choice("stage", name, STAGES)
             if not isinstance(stage, StageSettings):
                 raise TypeError(f"settings[{name!r}] must be a StageSettings, got {type(stage).__name__}")
         return {s: settings[s] for s in STAGES if s in settings}
@@ -244,18 +253,23 @@ _EXPORTERS = {"torchvision": _torchvision, "detectron2": _detectron2, "mmdetecti
               "py-faster-rcnn": _py_faster_rcnn}
 
 
-def export(settings: Settings, framework: str, *, smooth_l1_beta=None) -> FrameworkSettings:
+def export(settings: Settings, framework: str, *, smooth_l1_beta=None, form: str | None = None) -> FrameworkSettings:
     """The knobs and a ready-to-paste snippet for ``framework`` realising ``settings`` (a preset name, a
     :class:`~labkit.interpret.Preset`, or a mapping stage → :class:`~labkit.interpret.StageSettings`).
+
+    ``form``: how the settings' loss is read; default the preset's own (λ·H_α for "published"), else
+    ``"implementation"``.
 
     ``smooth_l1_beta``: the framework's smooth-L1 β; default α for frameworks where it is a setting, 1/9 for
     torchvision (fixed there). Any β gives the same loss: the weights absorb the difference (see the module doc).
     """
-    _check_choice("framework", framework, FRAMEWORKS)
+    check_choice("framework", framework, FRAMEWORKS)
     stages = _as_stages(settings)
+    if form is None:
+        form = get_preset(settings).form if isinstance(settings, str) else getattr(settings, "form", IMPLEMENTATION)
     if smooth_l1_beta is None and framework == "torchvision":
         smooth_l1_beta = TORCHVISION_SMOOTH_L1_BETA
-    knobs = {s: stage_knobs(st, smooth_l1_beta) for s, st in stages.items()}
+    knobs = {s: stage_knobs(st, smooth_l1_beta, form) for s, st in stages.items()}
     out, snippet, notes = _EXPORTERS[framework](knobs)
     return FrameworkSettings(framework, out, snippet, notes)
 
@@ -264,7 +278,7 @@ def export(settings: Settings, framework: str, *, smooth_l1_beta=None) -> Framew
 # ---------------------------------------------------------------------------------------------------------------
 # command line: python -m labkit suggest
 # ---------------------------------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("From the label and prediction noise you assume (fractions of the anchor size), the "
                           "Huber settings λ, α, σ, and the same written for a detection framework.")
     parser.add_argument("--label-noise", nargs="+", required=True, metavar="L",
@@ -279,23 +293,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--smooth-l1-beta", help="the framework's smooth-L1 β (default α; 1/9 for torchvision)")
 
 
-def run(args) -> int:
-    import sys
-
-    from labkit.interpret import COORDINATES, suggest_stage
-
-    def one_or_four(values):
-        return None if values is None else (values[0] if len(values) == 1 else values)
-
+def run(args: argparse.Namespace) -> int:
     try:
-        for name, values in (("--label-noise", args.label_noise), ("--prediction-noise", args.prediction_noise),
-                             ("--alpha", [args.alpha] if args.alpha else []), ("--sigma", args.sigma or [])):
-            if len(values) not in (0, 1, 4):
-                raise ValueError(f"{name} takes one value or four (x y w h), got {len(values)}")
-            for v in values:
-                exact(name, v)
-        stage = suggest_stage(one_or_four(args.label_noise), one_or_four(args.prediction_noise),
-                              alpha=args.alpha, sigma=one_or_four(args.sigma))
+        labels = [exact("--label-noise", v) for v in four_values("--label-noise", args.label_noise)]
+        predictions = [exact("--prediction-noise", v) for v in four_values("--prediction-noise", args.prediction_noise)]
+        alpha = exact("--alpha", args.alpha) if args.alpha is not None else None
+        sigma = [exact("--sigma", v) for v in four_values("--sigma", args.sigma)] if args.sigma else None
+        stage = suggest_stage(labels, predictions, alpha=alpha, sigma=sigma)
         sigmas = ", ".join(f"σ_{c} = {s}" for c, s in zip(COORDINATES, stage.sigmas))
         print(f"λ = {stage.lam}, α = {stage.alpha}, {sigmas}")
         if args.framework:

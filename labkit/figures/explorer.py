@@ -1,11 +1,11 @@
 """Figure 4 with an α slider that repaints in the browser alone: no kernel round trip per step.
 
-:func:`labkit.widgets.live_figure4` recomputes the curves in the kernel on every slider step and ships them to the
-browser: a step costs the kernel ~1 ms but the round trip (slider message → kernel → figure message → plotly.js)
+:func:`labkit.figures.live.live_figure4` recomputes the curves in the kernel on every slider step and ships them to
+the browser: a step costs the kernel ~1 ms but the round trip (slider message → kernel → figure message → plotly.js)
 about 200 ms on a small machine. :class:`Figure4Explorer` computes the whole α family once instead: for every
-position of its α slider, :func:`labkit.figures.figure4_panels` gives x, H_α, D_{α,β}, H'_α and D'_{α,β}
+position of its α slider, :func:`labkit.figures.builders.figure4_panels` gives x, H_α, D_{α,β}, H'_α and D'_{α,β}
 (eqs. 5, 19, 21), and the arrays travel to the browser once, as float32 binary buffers (``FAMILY_POINTS`` points per
-curve, ``ALPHA_POSITIONS`` positions: ≈ 1.2 MB). Its front end (``labkit/static/figure4_explorer.js``, an
+curve, ``ALPHA_POSITIONS`` positions: ≈ 1.2 MB). Its front end (``figure4_explorer.js`` beside this module, an
 anywidget module) only picks the arrays of the slider's position and redraws two SVG panels: nothing in the
 browser computes a loss. A β change (β slider, or the "β = 1/α" box) goes to the kernel, which recomputes the
 family for the new β and sends it; α stays instant in both modes.
@@ -23,8 +23,8 @@ import anywidget
 import numpy as np
 import traitlets
 
-from labkit import figures
-from labkit.figures import ALPHA_RANGE, BETA_RANGE, CURVE_COLORS, CURVE_LABELS, DASHED
+from labkit.figures import builders
+from labkit.figures.builders import ALPHA_RANGE, BETA_RANGE, CURVE_COLORS, CURVE_LABELS, DASHED
 
 __all__ = ["ALPHA_POSITIONS", "FAMILY_POINTS", "FAMILY_CURVES", "Figure4Explorer", "explore_figure4", "slider_alphas"]
 
@@ -34,7 +34,7 @@ ALPHA_POSITIONS = 301
 FAMILY_POINTS = 201
 #: the curves of Figure 4, in the order of the family buffer: the loss panel's, then the derivative panel's
 FAMILY_CURVES = (("huber", "kl"), ("huber_grad", "kl_grad"))
-_ESM = Path(__file__).resolve().parent / "static" / "figure4_explorer.js"
+_ESM = Path(__file__).resolve().parent / "figure4_explorer.js"
 
 
 def slider_alphas(n: int = ALPHA_POSITIONS, bounds: tuple[float, float] = ALPHA_RANGE) -> np.ndarray:
@@ -86,22 +86,23 @@ class Figure4Explorer(anywidget.AnyWidget):
     colors = traitlets.Dict().tag(sync=True)
     dashed = traitlets.List(traitlets.Unicode()).tag(sync=True)
     ylabels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    #: true only where no kernel answers (an offline HTML report, see :func:`labkit.report.freeze_third_party_widgets`):
-    #: the α slider works from the recorded family, the β controls are disabled
+    #: true only where no kernel answers (an offline HTML report, see
+    #: :func:`labkit.lab.report.freeze.freeze_third_party_widgets`): the α slider works from the recorded family,
+    #: the β controls are disabled
     offline = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, alpha: float = 0.5, beta: float | None = None, *, positions: int = ALPHA_POSITIONS,
                  n_points: int = FAMILY_POINTS, **kwargs: Any) -> None:
-        alpha = figures.check_alpha(alpha)
+        alpha = builders.check_alpha(alpha)
         if beta is not None:
-            beta = figures.check_beta(beta)
+            beta = builders.check_beta(beta)
         alphas = slider_alphas(positions, ALPHA_RANGE)
         betas = slider_alphas(positions, BETA_RANGE)
         self._alpha_grid = alphas
         self._beta_grid = betas
         keys = [k for pair in FAMILY_CURVES for k in pair]
         super().__init__(
-            alphas=alphas.tolist(), betas=betas.tolist(), n_points=figures._check_n_points(n_points),
+            alphas=alphas.tolist(), betas=betas.tolist(), n_points=builders.check_n_points(n_points),
             index=_nearest(alphas, alpha), linked=beta is None,
             beta=float(betas[_nearest(betas, beta)]) if beta is not None else 1.0,
             curve_keys=keys, labels={k: CURVE_LABELS[k][1] for k in keys}, colors={k: CURVE_COLORS[k] for k in keys},
@@ -126,7 +127,7 @@ class Figure4Explorer(anywidget.AnyWidget):
     @traitlets.validate("beta")
     def _valid_beta(self, proposal: dict[str, Any]) -> float:
         try:
-            return figures.check_beta(proposal["value"])
+            return builders.check_beta(proposal["value"])
         except (TypeError, ValueError) as exc:
             raise traitlets.TraitError(str(exc)) from None
 
@@ -141,7 +142,7 @@ class Figure4Explorer(anywidget.AnyWidget):
         self.recompute()
 
     def recompute(self) -> None:
-        """Compute the family for the current β mode with :func:`labkit.figures.figure4_panels` and send it."""
+        """Compute the family for the current β mode with :func:`labkit.figures.builders.figure4_panels` and send it."""
         family = self.family()
         self.x_data = family["x"].astype(np.float32).tobytes()
         self.y_data = family["y"].astype(np.float32).tobytes()
@@ -149,10 +150,10 @@ class Figure4Explorer(anywidget.AnyWidget):
 
     def family(self) -> dict[str, np.ndarray]:
         """``x`` (positions × points) and ``y`` (positions × 4 × points, curves in ``curve_keys`` order), float64,
-        from :func:`labkit.figures.figure4_panels` at every α position and the current β mode."""
+        from :func:`labkit.figures.builders.figure4_panels` at every α position and the current β mode."""
         alphas = self._alpha_grid
         beta = None if self.linked else float(self.beta)
-        panels = figures.figure4_panels(tuple(alphas), beta, n_points=self.n_points)
+        panels = builders.figure4_panels(tuple(alphas), beta, n_points=self.n_points)
         losses, grads = panels[: len(alphas)], panels[len(alphas):]
         x = np.stack([p.x for p in losses])
         y = np.stack([np.stack([lp.curves[k] for k in FAMILY_CURVES[0]] + [gp.curves[k] for k in FAMILY_CURVES[1]])

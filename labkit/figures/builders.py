@@ -1,11 +1,11 @@
-"""Write the paper's Figures 1–4 (matplotlib or plotly builders; PNG/SVG/PDF export).
+"""The paper's Figures 1–4 as data (:class:`Panel`) and their static matplotlib / plotly renderings.
 
-The curves come from :mod:`labkit.losses` and :mod:`labkit.densities`; ``python -m labkit figures --out DIR``
-writes all four at the paper's parameters.
+The curves come from :mod:`labkit.losses` and :mod:`labkit.densities`; :mod:`labkit.figures.export` writes them to
+PNG/SVG/PDF (``python -m labkit figures --out DIR``).
 
 Each figure is computed once as a list of :class:`Panel` (an x grid and named y arrays, one panel per axes) and then
-drawn by one backend-agnostic renderer per library. The live views of :mod:`labkit.widgets` recompute the panels and
-write them into the existing artists, so a figure's data and its drawing never diverge.
+drawn by one backend-agnostic renderer per library. The live views of :mod:`labkit.figures.live` recompute the
+panels and write them into the existing artists, so a figure's data and its drawing never diverge.
 
 =========  ==============================================================================================
 figure     curves (paper)
@@ -22,14 +22,9 @@ without pyplot, so building one registers nothing and needs no display.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import numbers
-import os
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -41,9 +36,18 @@ __all__ = [
     "ALPHA_RANGE",
     "BETA_RANGE",
     "BACKENDS",
+    "CURVE_COLORS",
+    "CURVE_LABELS",
+    "DASHED",
     "FIGURE4_ALPHAS",
+    "FIGURES",
+    "N_POINTS",
     "PAPER_ALPHA",
     "Panel",
+    "check_alpha",
+    "check_beta",
+    "check_n_points",
+    "draw_matplotlib",
     "figure1",
     "figure1_panels",
     "figure2",
@@ -52,7 +56,7 @@ __all__ = [
     "figure3_panels",
     "figure4",
     "figure4_panels",
-    "export_figures",
+    "plotly_figure",
     "x_range",
 ]
 
@@ -70,7 +74,6 @@ DENSITY_X_MAX = 4.0
 #: odd, so that x = 0 (the minimum of every loss) is a grid point
 N_POINTS = 401
 BACKENDS = ("matplotlib", "plotly")
-EXPORT_FORMATS = ("png", "svg", "pdf")
 
 # curve key -> (matplotlib mathtext label, plotly HTML label)
 CURVE_LABELS: dict[str, tuple[str, str]] = {
@@ -153,7 +156,8 @@ def _check_x_max(x_max: float | None, default: float) -> float:
     return float(x_max)
 
 
-def _check_n_points(n_points: int) -> int:
+def check_n_points(n_points: int) -> int:
+    """``n_points`` as an int in [3, 100000] (points per curve), or a ``ValueError``."""
     if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or not 3 <= n_points <= 100_000:
         raise ValueError(f"n_points must be an integer in [3, 100000], got n_points={n_points!r}")
     return int(n_points)
@@ -198,7 +202,7 @@ def figure1_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
                    n_points: int = N_POINTS) -> list[Panel]:
     """Figure 1: L₁, L₂ and H_α (eq. 5) on x ∈ [−x_max, x_max] (default ``x_range(α)``, 3α at α = 1)."""
     alpha = check_alpha(alpha)
-    x = _grid(_check_x_max(x_max, x_range(alpha)), _check_n_points(n_points))
+    x = _grid(_check_x_max(x_max, x_range(alpha)), check_n_points(n_points))
     curves = {"l1": l1_loss(x), "l2": l2_loss(x), "huber": huber(x, alpha)}
     return [Panel("L1, L2 and Huber loss", f"α = {_fmt(alpha)}", x, curves, "loss")]
 
@@ -208,7 +212,7 @@ def figure2_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
     """Figure 2: standard normal (eq. 8, σ = 1), standard Laplace (b = 1) and the Huber density of eq. 11,
     normalised by Z(α) so that it integrates to 1."""
     alpha = check_alpha(alpha)
-    x = _grid(_check_x_max(x_max, DENSITY_X_MAX), _check_n_points(n_points))
+    x = _grid(_check_x_max(x_max, DENSITY_X_MAX), check_n_points(n_points))
     curves = {"normal": normal_pdf(x), "laplace": laplace_pdf(x), "huber_density": huber_density(x, alpha)}
     return [Panel("Densities", f"Huber α = {_fmt(alpha)}", x, curves, "density", legend_loc="upper right")]
 
@@ -217,7 +221,7 @@ def figure3_panels(alpha: float = PAPER_ALPHA, *, x_max: float | None = None,
                    n_points: int = N_POINTS) -> list[Panel]:
     """Figure 3: D_{α,1/α} ≤ H_α ≤ D_{α/2,1/α} (eq. 27), the gap between the bounds shaded."""
     alpha = check_alpha(alpha)
-    x = _grid(_check_x_max(x_max, x_range(alpha)), _check_n_points(n_points))
+    x = _grid(_check_x_max(x_max, x_range(alpha)), check_n_points(n_points))
     curves = {
         "kl_lower": laplace_kl_loss(x, alpha, 1.0 / alpha),
         "kl_upper": laplace_kl_loss(x, alpha / 2.0, 1.0 / alpha),
@@ -251,7 +255,7 @@ def figure4_panels(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float
     if not alphas:
         raise ValueError("alphas must hold at least one α")
     betas = _figure4_betas(alphas, beta)
-    n_points = _check_n_points(n_points)
+    n_points = check_n_points(n_points)
     losses, grads = [], []
     for alpha, b in zip(alphas, betas):
         x = _grid(_check_x_max(x_max, x_range(alpha)), n_points)
@@ -265,16 +269,9 @@ def figure4_panels(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float
 # ---------------------------------------------------------------------------------------------------------------
 # renderers: panels -> matplotlib Figure or plotly Figure
 # ---------------------------------------------------------------------------------------------------------------
-def _new_matplotlib_axes(rows: int, cols: int, figsize: tuple[float, float]) -> np.ndarray:
-    from matplotlib.figure import Figure  # no pyplot: nothing registered, no backend chosen
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return np.asarray(fig.subplots(rows, cols, squeeze=False))
-
-
 def draw_matplotlib(panels: Sequence[Panel], axes: Sequence[Any]) -> None:
     """Draw each panel into the matching axes. Lines carry their curve key as ``gid`` (the shaded gap: ``"gap"``)
-    so that :mod:`labkit.widgets` can find and update them in place."""
+    so that :mod:`labkit.figures.live` can find and update them in place."""
     for panel, ax in zip(panels, axes):
         if panel.shade is not None:
             lo, hi = panel.shade
@@ -294,16 +291,20 @@ def draw_matplotlib(panels: Sequence[Panel], axes: Sequence[Any]) -> None:
 
 
 def _matplotlib_figure(panels: Sequence[Panel], rows: int, cols: int, ax: Any, figsize: tuple[float, float]):
-    if ax is None:
-        axes = _new_matplotlib_axes(rows, cols, figsize)
-    else:
-        from matplotlib.axes import Axes
+    # matplotlib here, not at the top: `import labkit.figures` stays free of it (~0.3 s; plotly users never pay it)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure  # no pyplot: nothing registered, no backend chosen
 
-        axes = np.asarray(ax, dtype=object).reshape(-1) if not isinstance(ax, Axes) else np.asarray([ax], dtype=object)
-        if axes.size != rows * cols or not all(isinstance(a, Axes) for a in axes):
-            raise ValueError(f"ax must be None or {rows * cols} matplotlib Axes ({rows}×{cols}), "
-                             f"got {axes.size} object(s) of type {type(ax).__name__}")
+    if ax is None:
+        axes = Figure(figsize=figsize, layout="constrained").subplots(rows, cols, squeeze=False)
+    elif isinstance(ax, Axes):
+        axes = [ax]
+    else:
+        axes = ax
     flat = list(np.asarray(axes, dtype=object).reshape(-1))
+    if len(flat) != rows * cols or not all(isinstance(a, Axes) for a in flat):
+        raise ValueError(f"ax must be None or {rows * cols} matplotlib Axes ({rows}×{cols}), "
+                         f"got {len(flat)} object(s) of type {type(ax).__name__}")
     draw_matplotlib(panels, flat)
     return flat[0].figure
 
@@ -311,6 +312,7 @@ def _matplotlib_figure(panels: Sequence[Panel], rows: int, cols: int, ax: Any, f
 def plotly_figure(panels: Sequence[Panel], rows: int, cols: int, height: int):
     """Draw the panels on a ``rows × cols`` plotly subplot grid (row-major). One trace per curve, in panel order,
     with ``meta`` set to the curve key; a shaded gap fills from the first ``shade`` curve to the second."""
+    # plotly here, not at the top: `import labkit.figures` stays free of it (~0.15 s; matplotlib users never pay it)
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -378,59 +380,5 @@ def figure4(alphas: float | Sequence[float] = FIGURE4_ALPHAS, beta: float | Sequ
     return _render(panels, 2, cols, backend, ax, (3.3 * cols + 0.6, 6.0))
 
 
+#: the builders by file name, for :func:`labkit.figures.export.export_figures`
 FIGURES = {"figure1": figure1, "figure2": figure2, "figure3": figure3, "figure4": figure4}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# static export and the `figures` command
-# ---------------------------------------------------------------------------------------------------------------
-def _save_atomic(fig, path: Path, fmt: str, dpi: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def export_figures(out_dir: str | os.PathLike, formats: Sequence[str] = EXPORT_FORMATS, dpi: int = 200) -> list[Path]:
-    """Write Figures 1–4 at the paper's parameters to ``out_dir`` as ``figure{1..4}.{png,svg,pdf}`` (matplotlib),
-    each file atomically (temp file + ``os.replace``). Returns the paths written."""
-    bad = [f for f in formats if f not in EXPORT_FORMATS]
-    if bad or not formats:
-        raise ValueError(f"formats must be a non-empty subset of {EXPORT_FORMATS}, got {list(formats)!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral) or not 10 <= dpi <= 1200:
-        raise ValueError(f"dpi must be an integer in [10, 1200], got dpi={dpi!r}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir must be a directory, got the file {str(out)!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, build in FIGURES.items():
-        fig = build()
-        for fmt in formats:
-            path = out / f"{name}.{fmt}"
-            _save_atomic(fig, path, fmt, dpi)
-            written.append(path)
-    return written
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="directory to write figure1..4.{png,svg,pdf} into")
-    parser.add_argument("--format", nargs="+", choices=EXPORT_FORMATS, default=list(EXPORT_FORMATS),
-                        dest="formats", help="file formats (default: all three)")
-    parser.add_argument("--dpi", type=int, default=200, help="resolution of the PNG files (default 200)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Write Figures 1–4 at the paper's parameters as PNG, SVG and PDF; exit status 2 on bad arguments."""
-    try:
-        written = export_figures(args.out, args.formats, args.dpi)
-    except ValueError as exc:
-        print(f"figures: {exc}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(path)
-    return 0

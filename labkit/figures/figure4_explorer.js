@@ -1,4 +1,4 @@
-// Front end of labkit.explorer.Figure4Explorer (an anywidget module).
+// Front end of labkit.figures.explorer.Figure4Explorer (an anywidget module).
 //
 // The kernel sends, once per β mode, every α position's arrays (x, H_α, D_{α,β}, H'_α, D'_{α,β}) as float32
 // buffers. This module only picks the arrays of the slider's position and draws them as SVG: it computes no loss.

@@ -1,8 +1,9 @@
 """Live versions of Figures 1–4: sliders over α (and β) that update the existing plot in place.
 
 ``live_figure1 … live_figure4`` return a :class:`LiveFigure`, an ipywidgets ``VBox`` with the sliders on top and the
-figure below. A slider step recomputes the figure's panels with :mod:`labkit.figures` (so every value still comes
-from :mod:`labkit.losses` / :mod:`labkit.densities`) and writes the new arrays into the artists already on screen:
+figure below. A slider step recomputes the figure's panels with :mod:`labkit.figures.builders` (so every value
+still comes from :mod:`labkit.losses` / :mod:`labkit.densities`) and writes the new arrays into the artists already
+on screen:
 
 - plotly: one ``go.FigureWidget``; the x/y arrays of its traces and the subplot titles change inside one
   ``batch_update`` (one message to the browser per step);
@@ -19,34 +20,37 @@ the same update, which is how the tests and ``benchmarks/bench_sliders.py`` driv
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
 import numpy as np
 
-from labkit import figures
-from labkit.figures import ALPHA_RANGE, BETA_RANGE, Panel
+from labkit.figures import builders
+from labkit.figures.builders import ALPHA_RANGE, BETA_RANGE, Panel
 
-__all__ = ["LiveFigure", "css_class", "live_figure1", "live_figure2", "live_figure3", "live_figure4"]
+__all__ = ["LOG_STEP", "LiveFigure", "css_class", "live_figure1", "live_figure2", "live_figure3", "live_figure4"]
 
+#: slider step in log10 units: 600 positions over 10⁻³ … 10³
+LOG_STEP = 0.01
 
 
 def css_class(figure: int, backend: str) -> str:
     """CSS class of a live view's container, for styling and for browser tests to find it: ``labkit-figure4`` for
     the plotly view of Figure 4, ``labkit-figure4-matplotlib`` for its ipympl twin (so each class is unique)."""
     return f"labkit-figure{figure}" if backend == "plotly" else f"labkit-figure{figure}-{backend}"
-#: slider step in log10 units: 600 positions over 10⁻³ … 10³
-LOG_STEP = 0.01
 
 
 class _PlotlyTarget:
-    """A ``go.FigureWidget`` built once by :func:`labkit.figures.plotly_figure`; ``show`` swaps its arrays."""
+    """A ``go.FigureWidget`` built once by :func:`labkit.figures.builders.plotly_figure`; ``show`` swaps its arrays."""
 
     def __init__(self, panels: Sequence[Panel], rows: int, cols: int, height: int) -> None:
+        # here, not at the top: plotly's FigureWidget costs ~0.9 s to import and the matplotlib views never use it
         import plotly.graph_objects as go
 
-        self.figure = go.FigureWidget(figures.plotly_figure(panels, rows, cols, height))
+        self.figure = go.FigureWidget(builders.plotly_figure(panels, rows, cols, height))
         for annotation, panel in zip(self.figure.layout.annotations, panels):
             annotation.text = panel.name or panel.ylabel  # without the values: they would go stale
         self.widget = self.figure
@@ -58,7 +62,7 @@ class _PlotlyTarget:
         # one restyle for all traces inside one batch_update; setting trace.x/y one by one costs ~3× more Python
         # time. The titles are not touched: a relayout of the subplot titles alone costs ~5–10 ms a step, so the
         # live titles name the panel and the slider readouts give α and β. x changes only when the range steps
-        # (labkit.figures.x_range), so most steps send y alone: half the bytes to ship and for plotly.js to take in.
+        # (builders.x_range), so most steps send y alone: half the bytes to ship and for plotly.js to take in.
         update = {"y": [panels[i].curves[key] for i, key in self._slots]}
         if any(not np.array_equal(old, p.x) for old, p in zip(self._x, panels)):
             update["x"] = [panels[i].x for i, _ in self._slots]
@@ -68,9 +72,10 @@ class _PlotlyTarget:
 
 
 class _MatplotlibTarget:
-    """A matplotlib ``Figure`` on an ipympl canvas, drawn once by :func:`labkit.figures.draw_matplotlib`."""
+    """A matplotlib ``Figure`` on an ipympl canvas, drawn once by :func:`labkit.figures.builders.draw_matplotlib`."""
 
     def __init__(self, panels: Sequence[Panel], rows: int, cols: int, figsize: tuple[float, float]) -> None:
+        # here, not at the top: matplotlib + ipympl cost ~0.25 s to import and the plotly views never use them
         from ipympl.backend_nbagg import Canvas, FigureManager
         from matplotlib.figure import Figure
 
@@ -81,7 +86,7 @@ class _MatplotlibTarget:
         FigureManager(self.widget, 0)
         self.widget.header_visible = False
         self.axes = list(self.figure.subplots(rows, cols, squeeze=False).reshape(-1))
-        figures.draw_matplotlib(panels, self.axes)
+        builders.draw_matplotlib(panels, self.axes)
         # solve the constrained layout once, then keep it: re-solving it on every slider step costs more than the
         # drawing itself, and the tick labels stay short at every α (see draw_matplotlib)
         self.figure.get_layout_engine().execute(self.figure)
@@ -93,12 +98,10 @@ class _MatplotlibTarget:
     def _record_image(self) -> None:
         """While no front end has attached (a notebook executed by nbclient/papermill), keep a PNG of the figure in
         the canvas's ``_data_url``, the trait ipympl embeds in saved widget state, so offline reports show the
-        figure (see :func:`labkit.report.freeze_third_party_widgets`). ipympl stops syncing it once a view attaches."""
+        figure (see :func:`labkit.lab.report.freeze.freeze_third_party_widgets`). ipympl stops syncing it once a
+        view attaches."""
         if not getattr(self.widget, "syncing_data_url", False):
             return
-        import base64
-        import io
-
         with io.BytesIO() as png:
             self.figure.savefig(png, format="png")
             self.widget._data_url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
@@ -122,7 +125,7 @@ def _target(backend: str, panels: Sequence[Panel], rows: int, cols: int, figsize
         return _PlotlyTarget(panels, rows, cols, height=int(figsize[1] * 90))
     if backend == "matplotlib":
         return _MatplotlibTarget(panels, rows, cols, figsize)
-    raise ValueError(f"backend must be one of {figures.BACKENDS}, got backend={backend!r}")
+    raise ValueError(f"backend must be one of {builders.BACKENDS}, got backend={backend!r}")
 
 
 def _log_slider(value: float, bounds: tuple[float, float], description: str) -> widgets.FloatLogSlider:
@@ -139,7 +142,7 @@ class LiveFigure(widgets.VBox):
 
     Attributes: ``alpha_slider``; ``beta_slider`` and ``link`` (Figure 4, else None); ``figure`` (the plotly
     ``FigureWidget`` or the matplotlib ``Figure``); ``canvas`` (the widget that shows it); ``backend``;
-    ``panels`` (the data currently shown, a list of :class:`labkit.figures.Panel`).
+    ``panels`` (the data currently shown, a list of :class:`labkit.figures.builders.Panel`).
     """
 
     def __init__(self, compute: Callable[[float, float | None], list[Panel]], rows: int, cols: int,
@@ -208,41 +211,45 @@ class LiveFigure(widgets.VBox):
 
 
 def _check_live(alpha: float, backend: str) -> float:
-    if backend not in figures.BACKENDS:
-        raise ValueError(f"backend must be one of {figures.BACKENDS}, got backend={backend!r}")
-    return figures.check_alpha(alpha)
+    if backend not in builders.BACKENDS:
+        raise ValueError(f"backend must be one of {builders.BACKENDS}, got backend={backend!r}")
+    return builders.check_alpha(alpha)
 
 
-def live_figure1(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = figures.N_POINTS) -> LiveFigure:
-    """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (see ``labkit.figures.x_range``)."""
+def _one_panel(panels: Callable[..., list[Panel]], figure: int, alpha: float, backend: str,
+               n_points: int) -> LiveFigure:
+    """The live view of a one-panel figure (1–3) whose ``panels(α, n_points=…)`` depends on α alone."""
     alpha = _check_live(alpha, backend)
-    return LiveFigure(lambda a, _: figures.figure1_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
-                      alpha, None, css_class(1, backend), with_beta=False)
+    return LiveFigure(lambda a, _: panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend, alpha, None,
+                      css_class(figure, backend), with_beta=False)
 
 
-def live_figure2(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = figures.N_POINTS) -> LiveFigure:
+def live_figure1(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = builders.N_POINTS) -> LiveFigure:
+    """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (see :func:`labkit.figures.builders.x_range`)."""
+    return _one_panel(builders.figure1_panels, 1, alpha, backend, n_points)
+
+
+def live_figure2(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = builders.N_POINTS) -> LiveFigure:
     """Figure 2 (normal, Laplace, normalised Huber density) with an α slider for the Huber density."""
-    alpha = _check_live(alpha, backend)
-    return LiveFigure(lambda a, _: figures.figure2_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
-                      alpha, None, css_class(2, backend), with_beta=False)
+    return _one_panel(builders.figure2_panels, 2, alpha, backend, n_points)
 
 
-def live_figure3(alpha: float = figures.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = figures.N_POINTS) -> LiveFigure:
-    """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (see ``labkit.figures.x_range``)."""
-    alpha = _check_live(alpha, backend)
-    return LiveFigure(lambda a, _: figures.figure3_panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend,
-                      alpha, None, css_class(3, backend), with_beta=False)
+def live_figure3(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
+                 n_points: int = builders.N_POINTS) -> LiveFigure:
+    """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (see
+    :func:`labkit.figures.builders.x_range`)."""
+    return _one_panel(builders.figure3_panels, 3, alpha, backend, n_points)
 
 
 def live_figure4(alpha: float = 0.5, beta: float | None = None, *, backend: str = "plotly",
-                 n_points: int = figures.N_POINTS) -> LiveFigure:
+                 n_points: int = builders.N_POINTS) -> LiveFigure:
     """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right). α on a log slider 10⁻³ … 10³, β on
-    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (see ``labkit.figures.x_range``)."""
+    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (see
+    :func:`labkit.figures.builders.x_range`)."""
     alpha = _check_live(alpha, backend)
     if beta is not None:
-        beta = figures.check_beta(beta)
-    return LiveFigure(lambda a, b: figures.figure4_panels((a,), b, n_points=n_points), 1, 2, (10.0, 4.2), backend,
+        beta = builders.check_beta(beta)
+    return LiveFigure(lambda a, b: builders.figure4_panels((a,), b, n_points=n_points), 1, 2, (10.0, 4.2), backend,
                       alpha, beta, css_class(4, backend), with_beta=True)

@@ -2,11 +2,12 @@
 
 :func:`plot_implied_densities` draws the two Laplace densities of Section 5 (label noise around the ground truth,
 prediction noise around the prediction; eqs. 16–17 via :func:`labkit.densities.laplace_pdf`) over an anchor box.
-:class:`Calculator` wraps :func:`labkit.interpret.suggest_stage` and :func:`labkit.frameworks.export` in sliders;
+:class:`Calculator` wraps :func:`labkit.interpret.suggest_stage` and :func:`labkit.interpret.exports.export` in sliders;
 setting a slider's ``value`` from Python runs the same update as dragging it, which is how the tests drive it.
 """
 from __future__ import annotations
 
+import html
 import io
 from fractions import Fraction
 from typing import Any, Sequence
@@ -14,9 +15,11 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from labkit import frameworks, interpret
 from labkit.densities import laplace_pdf
-from labkit.interpret import COORDINATES, STAGES
+from labkit.interpret import exports
+from labkit.interpret.mapping import stage_scales, suggest_stage
+from labkit.interpret.presets import get_preset
+from labkit.interpret.settings import COORDINATES, STAGES, StageSettings, check_choice, exact
 
 __all__ = ["plot_implied_densities", "figure_png", "Calculator", "calculator"]
 
@@ -24,7 +27,7 @@ __all__ = ["plot_implied_densities", "figure_png", "Calculator", "calculator"]
 PERCENT_RANGE = (0.5, 200.0)
 PERCENT_STEP = 0.5
 #: the framework selector's options: "labkit" prints λ, α, σ themselves
-TARGETS = ("labkit",) + frameworks.FRAMEWORKS
+TARGETS = ("labkit",) + exports.FRAMEWORKS
 
 
 def _check_scales(name: str, values: Sequence[float]) -> np.ndarray:
@@ -93,7 +96,7 @@ def _percent(fraction: Fraction) -> float:
 
 
 def _fraction(percent: float) -> Fraction:
-    return Fraction(repr(round(float(percent), 6))) / 100
+    return exact("percent", percent) / 100
 
 
 class Calculator(widgets.VBox):
@@ -105,8 +108,9 @@ class Calculator(widgets.VBox):
     """
 
     def __init__(self, preset: str = "proposed", framework: str = "detectron2") -> None:
-        start = interpret.get_preset(preset)
-        interpret._check_choice("framework", framework, TARGETS)
+        start = get_preset(preset)
+        check_choice("framework", framework, TARGETS)
+        self.form = start.form
         self._busy = False
         self._drawn: tuple | None = None
         self.sliders: dict[tuple[str, str, str], widgets.FloatSlider] = {}
@@ -114,7 +118,7 @@ class Calculator(widgets.VBox):
         self.alpha: dict[str, widgets.Text] = {}
         tabs = []
         for stage in STAGES:
-            labels, predictions = interpret.stage_scales(start.stage(stage))
+            labels, predictions = stage_scales(start.stage(stage), start.form)
             self.ratio[stage] = labels[0] / predictions[0]
             rows = []
             for kind, values in (("label", labels), ("prediction", predictions)):
@@ -153,13 +157,13 @@ class Calculator(widgets.VBox):
             return labels, [lab / self.ratio[stage] for lab in labels]
         return labels, [_fraction(self.sliders[stage, "prediction", c].value) for c in COORDINATES]
 
-    def settings(self) -> dict[str, interpret.StageSettings]:
+    def settings(self) -> dict[str, StageSettings]:
         """λ, α, σ per stage; raises ``ValueError`` (shown in the widget) when the sliders ask for the impossible."""
         out = {}
         for stage in STAGES:
             labels, predictions = self.scales(stage)
             try:
-                out[stage] = interpret.suggest_stage(labels, predictions, alpha=self.alpha[stage].value)
+                out[stage] = suggest_stage(labels, predictions, alpha=self.alpha[stage].value, form=self.form)
             except ValueError as exc:
                 raise ValueError(f"{stage}: {exc}") from None
         return out
@@ -169,7 +173,7 @@ class Calculator(widgets.VBox):
         if self.framework.value == "labkit":
             return "\n".join(f"{s}: λ = {st.lam}, α = {st.alpha}, σ = ({', '.join(map(str, st.sigmas))})"
                              for s, st in stages.items())
-        return frameworks.export(stages, self.framework.value).snippet
+        return exports.export(stages, self.framework.value, form=self.form).snippet
 
     # --- events -------------------------------------------------------------------------------------------
     def _on_slider(self, stage: str, kind: str, coordinate: str):
@@ -202,8 +206,6 @@ class Calculator(widgets.VBox):
             self._busy = False
 
     def refresh(self) -> None:
-        import html
-
         try:
             text = self.snippet()
             self.output.value = f"<pre>{html.escape(text)}</pre>"
