@@ -1,6 +1,6 @@
 """Each notebook executed once per test session in smoke mode, shared by test_notebooks.py and test_reports.py.
 
-Execution goes through :func:`labkit.report.execute_notebook` (papermill, kernel python3, cwd notebooks/,
+Execution goes through :func:`labkit.lab.report.execute.execute_notebook` (papermill, kernel python3, cwd notebooks/,
 SCALE="smoke"): the same path `make report` takes.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import functools
 import time
 from pathlib import Path
 
-from labkit.report import SMOKE, execute_notebook, list_notebooks
+from labkit.lab.report.execute import SMOKE, execute_notebook, list_notebooks
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 #: every notebook of the lab, the dashboard included

@@ -1,8 +1,8 @@
 """The lab in a real browser: JupyterLab and the Voila dashboard started the way `make lab` / `make dashboard` start
-them (labkit.launch), driven with Debian's chromium through Playwright.
+them (labkit.lab.launch), driven with Debian's chromium through Playwright.
 
 - JupyterLab: a request without the token is refused; notebook 01 runs; dragging Figure 4's α slider changes the
-  plotted curve, both in the plotly view (kernel round trip per step) and in the explorer (labkit.explorer: drawn
+  plotted curve, both in the plotly view (kernel round trip per step) and in the explorer (labkit.figures.explorer: drawn
   in the browser); drag → repaint latency over ≥ 20 moves is printed for each (p50/p95; target p50 ≤ 50 ms).
 - Voila: the dashboard loads and dragging Figure 4's α slider repaints its (ipympl) figure.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import launch
+from labkit.lab import launch
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -257,7 +257,7 @@ def test_lab_figure4_alpha_slider_repaints(tmp_path):
 
 @pytest.mark.slow
 def test_dashboard_loads_and_a_slider_moves_a_figure(tmp_path):
-    """The dashboard shows the ipympl views (labkit.widgets explains why not plotly under Voila 0.5)."""
+    """The dashboard shows the ipympl views (labkit.figures.live explains why not plotly under Voila 0.5)."""
     require_browser()
     port, token = launch.free_port(), launch.new_token()
     argv = launch.dashboard_argv(port, token, open_browser=False)

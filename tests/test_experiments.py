@@ -16,6 +16,8 @@ from scipy import stats as scipy_stats
 matplotlib.use("Agg")
 
 from labkit import experiments as E  # noqa: E402
+from labkit.detection import engine  # noqa: E402
+from labkit.experiments import runner  # noqa: E402
 from labkit.stats import Summary, mean_ci  # noqa: E402
 from paper_tables import TABLE1  # noqa: E402
 
@@ -72,7 +74,8 @@ def test_table3_arms_are_table1_columns():
     for name, (rpn, det) in table1.items():
         for stage, want in (("rpn", rpn), ("detection", det)):
             c = getattr(arms[name], stage)
-            assert (c.lam, c.alpha, c.sigma_x, c.sigma_y, c.sigma_w, c.sigma_h) == want, (name, stage)
+            s = c.settings
+            assert (s.lam, s.alpha, s.sigma_x, s.sigma_y, s.sigma_w, s.sigma_h) == want, (name, stage)
             assert c.size_target == "log"
     assert arms["published"].rpn.form == "paper" and arms["implemented"].rpn.form == "implementation"
 
@@ -84,7 +87,7 @@ def test_table4_and_table5_change_one_thing():
         assert (getattr(h, stage).form, getattr(d, stage).form) == ("implementation", "laplace_upper")
         assert (getattr(log, stage).size_target, getattr(lin, stage).size_target) == ("log", "linear")
         for a, b in ((h, d), (log, lin), (h, log)):
-            x, y = getattr(a, stage), getattr(b, stage)
+            x, y = getattr(a, stage).settings, getattr(b, stage).settings
             assert (x.lam, x.alpha, x.sigma_x, x.sigma_w) == (y.lam, y.alpha, y.sigma_x, y.sigma_w)
 
 
@@ -99,7 +102,7 @@ def test_noise_study_arms_read_back_as_their_label_scale():
     kept = {"rpn": (Fraction(1, 4), Fraction(1, 5)), "detection": (Fraction(1, 2), Fraction(1, 10))}
     for arm in exp.arms:
         for stage, (lam, prediction) in kept.items():
-            c = getattr(arm.box_losses, stage)
+            c = getattr(arm.box_losses, stage).settings
             assert c.lam == lam
             for sigma in (c.sigma_x, c.sigma_y, c.sigma_w, c.sigma_h):
                 assert uncertainty_scales(c.lam, c.alpha, sigma) == (arm.label_scale, prediction)
@@ -271,6 +274,28 @@ def test_loss_curve_collects_each_run():
         E.LossCurve(every=0)
 
 
+def test_loss_curve_plots_every_loss_term_of_one_run():
+    """Records of one training run (no "run" key) with keys=LossCurve.KEYS: one line per loss term."""
+    records = [{"iteration": it, "lr": 0.01, "loss": 4.0 / it, "loss_classifier": 1.0 / it,
+                "loss_box_reg": 0.5 / it, "loss_objectness": 2.0 / it, "loss_rpn_box_reg": 0.5 / it,
+                "seconds": 0.1 * it} for it in range(1, 6)]
+    curve = E.LossCurve(every=2, keys=E.LossCurve.KEYS)
+    for r in records:
+        curve(r)
+    lines = {line.get_label(): line for line in curve.figure().axes[0].get_lines()}
+    assert set(lines) == set(E.LossCurve.KEYS)
+    assert list(lines["loss"].get_ydata()) == [r["loss"] for r in records]
+    assert curve.figure().axes[0].get_yscale() == "log"
+    total = E.LossCurve(every=2)  # the default: the total loss alone, one line named after it
+    for r in records:
+        total(r)
+    assert list(total.curves) == ["loss"] and total.curves["loss"][1] == [r["loss"] for r in records]
+    with pytest.raises(ValueError, match="every must be"):
+        E.LossCurve(every=0, keys=E.LossCurve.KEYS)
+    with pytest.raises(ValueError, match="keys"):
+        E.LossCurve(keys=())
+
+
 def test_plot_noise_study_draws_one_line_and_band_per_noise():
     res = _fake_results([(b, ls, 0.5, 0.05) for b in (0.0, 0.1) for ls in ("1/40", "1/10")])
     fig = E.plot_noise_study(res, "AP75")
@@ -317,12 +342,10 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     data = _check_result_files(out, "table4", 2)
     assert [c["box_losses"]["rpn"]["form"] for c in data["configs"]] == ["implementation", "laplace_upper"]
 
-    import labkit.detection.train as train_module
-
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run with the same config must be reused, not retrained")
 
-    monkeypatch.setattr(train_module, "train", no_training)
+    monkeypatch.setattr(runner, "train", no_training)
     again = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
     assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
 
@@ -347,16 +370,14 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
 
 
 def test_a_diverged_run_is_counted_not_averaged(tmp_path, monkeypatch):
-    import labkit.detection.train as train_module
-
-    real_train = train_module.train
+    real_train = runner.train
 
     def diverging(config, **kwargs):
         if config.extra["arm"] == "laplace_upper":
-            raise train_module.NonFiniteLossError("non-finite loss {'loss': nan}")
+            raise engine.NonFiniteLossError("non-finite loss {'loss': nan}")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(train_module, "train", diverging)
+    monkeypatch.setattr(runner, "train", diverging)
     res = E.run_experiment("table4", "smoke", out=tmp_path, device="cpu", progress=False)
     assert [r["status"].split(":")[0] for r in res.rows] == ["ok", "diverged"]
     assert res.rows[1]["AP75"] is None

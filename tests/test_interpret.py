@@ -502,3 +502,18 @@ def test_notebook_04_runs_in_smoke_mode():
     assert "2w_a/5" in html  # Table 2 rendered
     text = "".join(o.get("text", "") for o in outputs)
     assert "cfg.MODEL.RPN.SMOOTH_L1_BETA" in text
+
+
+def test_torchvision_defaults_are_torchvisions_and_read_as_label_noise_of_a_ninetieth():
+    """TORCHVISION_DEFAULTS against a stock torchvision Faster R-CNN's own box coders, and its reading (eq. 42)."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    stock = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2)
+    exported = frameworks.export(frameworks.TORCHVISION_DEFAULTS, "torchvision").knobs
+    assert tuple(exported["detection"]["bbox_reg_weights"]) == tuple(stock.roi_heads.box_coder.weights)
+    assert tuple(exported["rpn"]["box_coder.weights"]) == tuple(stock.rpn.box_coder.weights)
+    assert exported["rpn"]["loss_rpn_box_reg weight"] == exported["detection"]["loss_box_reg weight"] == 1
+    labels, predictions = interpret.stage_scales(frameworks.TORCHVISION_DEFAULTS["detection"])
+    assert labels == (F(1, 90), F(1, 90), F(1, 45), F(1, 45)) and predictions == (F(1, 10), F(1, 10), F(1, 5), F(1, 5))
+    notes = " ".join(frameworks.export("proposed", "torchvision").notes)
+    assert "gradient" in notes and "9×" in notes

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from labkit.report import parameter_names, scale_parameters
+from labkit.lab.report.execute import parameter_names, scale_parameters
 
 from _notebook_runs import ALL_NOTEBOOKS, DURATIONS, NOTEBOOK_DIR, executed
 

@@ -76,14 +76,14 @@ def test_command_line_lists_every_command():
 
 
 def test_dashboard_template_is_found_by_voila():
-    """Voila's own template lookup, under the environment labkit.voila_app sets, resolves `labkit-dashboard` to
+    """Voila's own template lookup, under the environment labkit.lab.voila_app sets, resolves `labkit-dashboard` to
     labkit's folder, then Voila's `lab` template it extends. (That the page then fetches nothing from outside the
     machine is checked in a browser by tests/test_browser.py.)"""
     import os
     import subprocess
     import sys
 
-    from labkit import voila_app
+    from labkit.lab import voila_app
 
     env = voila_app.voila_environment({"JUPYTER_PATH": "/elsewhere", "PATH": os.environ.get("PATH", "")})
     assert env["JUPYTER_PATH"].split(os.pathsep) == [str(voila_app.TEMPLATE_ROOT), "/elsewhere"]

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 
 from _notebook_runs import REPORTED_NOTEBOOKS, executed
-from labkit import report
+from labkit.lab.report import write_reports
+from labkit.lab.report.execute import execute_notebook
+from labkit.lab.report.freeze import (PLOTLY_MIME, WIDGET_STATE_MIME, WIDGET_VIEW_MIME, embed_plotly_outputs,
+                                      freeze_third_party_widgets)
+from labkit.lab.report.html import render_report, write_static_assets
 from test_browser import chromium_page, require_browser
 
 CDN_HINTS = ("cdn.", "unpkg.com", "cdnjs", "jsdelivr", "mathjax", "require.js")
@@ -23,11 +27,10 @@ CDN_HINTS = ("cdn.", "unpkg.com", "cdnjs", "jsdelivr", "mathjax", "require.js")
 # ---------------------------------------------------------------------------------------------------------------
 def _widget_notebook(state: dict, view_id: str):
     nb = nbformat.v4.new_notebook()
-    out = nbformat.v4.new_output("display_data", data={report.WIDGET_VIEW_MIME: {"model_id": view_id,
-                                                                                  "version_major": 2,
-                                                                                  "version_minor": 0}})
+    view = {"model_id": view_id, "version_major": 2, "version_minor": 0}
+    out = nbformat.v4.new_output("display_data", data={WIDGET_VIEW_MIME: view})
     nb.cells = [nbformat.v4.new_code_cell("x", outputs=[out])]
-    nb.metadata["widgets"] = {report.WIDGET_STATE_MIME: {"state": state, "version_major": 2, "version_minor": 0}}
+    nb.metadata["widgets"] = {WIDGET_STATE_MIME: {"state": state, "version_major": 2, "version_minor": 0}}
     return nb
 
 
@@ -48,21 +51,21 @@ def test_figure_widget_is_frozen_with_its_binary_arrays():
              "slider": _core("FloatSliderModel", value=1.0), "fig": figure_widget,
              "other": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel", "state": {}}}
     nb = _widget_notebook(state, "box")
-    assert report.freeze_third_party_widgets(nb) == (1, [], 0, 0)
+    assert freeze_third_party_widgets(nb) == (1, [], 0, 0)
     outputs = nb.cells[0].outputs
-    assert outputs[0].data[report.WIDGET_VIEW_MIME]["model_id"] == "slider"  # the core part stays live
+    assert outputs[0].data[WIDGET_VIEW_MIME]["model_id"] == "slider"  # the core part stays live
     html = outputs[1].data["text/html"]
     assert "[0.5,0.125,2.0]" in html.replace(" ", "") and "Plotly.newPlot" in html
     # the container held a third-party model, so it was flattened away; only the pure slider remains
-    assert set(nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"]) == {"slider"}
+    assert set(nb.metadata.widgets[WIDGET_STATE_MIME]["state"]) == {"slider"}
 
 
 def test_unknown_third_party_widget_becomes_a_counted_note():
     state = {"canvas": {"model_module": "jupyter-matplotlib", "model_name": "MPLCanvasModel", "state": {}}}
     nb = _widget_notebook(state, "canvas")
-    assert report.freeze_third_party_widgets(nb) == (0, ["jupyter-matplotlib.MPLCanvasModel"], 0, 0)
+    assert freeze_third_party_widgets(nb) == (0, ["jupyter-matplotlib.MPLCanvasModel"], 0, 0)
     assert "needs a running kernel" in nb.cells[0].outputs[0].data["text/html"]
-    assert nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"] == {}
+    assert nb.metadata.widgets[WIDGET_STATE_MIME]["state"] == {}
 
 
 def test_ipympl_canvas_is_frozen_to_the_image_it_recorded():
@@ -74,11 +77,11 @@ def test_ipympl_canvas_is_frozen_to_the_image_it_recorded():
              "tb": {"model_module": "jupyter-matplotlib", "model_name": "ToolbarModel", "state": {}},
              "box": _core("HBoxModel", children=["IPY_MODEL_a", "IPY_MODEL_b"])}
     nb = _widget_notebook(state, "box")
-    assert report.freeze_third_party_widgets(nb) == (0, [], 0, 2)
+    assert freeze_third_party_widgets(nb) == (0, [], 0, 2)
     images = [o.data["text/html"] for o in nb.cells[0].outputs]
     assert images == [f'<img class="labkit-frozen-canvas" alt="Fig &quot;1&quot;" src="data:image/png;base64,{png}"/>',
                       f'<img class="labkit-frozen-canvas" alt="Figure" src="data:image/png;base64,{png}"/>']
-    assert nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"] == {}
+    assert nb.metadata.widgets[WIDGET_STATE_MIME]["state"] == {}
 
 
 # an anywidget that declares `offline`: its ES module draws the state it was given (a number, a binary buffer
@@ -108,8 +111,8 @@ def test_offline_anywidget_runs_from_its_module(tmp_path):
     state = {"box": _core("VBoxModel", children=["IPY_MODEL_slider", "IPY_MODEL_w"]),
              "slider": _core("FloatSliderModel", value=1.0), "w": _offline_widget(41, data)}
     nb = _widget_notebook(state, "box")
-    assert report.freeze_third_party_widgets(nb) == (0, [], 1, 0)
-    assert set(nb.metadata.widgets[report.WIDGET_STATE_MIME]["state"]) == {"slider"}
+    assert freeze_third_party_widgets(nb) == (0, [], 1, 0)
+    assert set(nb.metadata.widgets[WIDGET_STATE_MIME]["state"]) == {"slider"}
     html = nb.cells[0].outputs[1].data["text/html"]
     assert "</script><b>" not in html
     require_browser()
@@ -129,21 +132,21 @@ def test_plotly_json_output_gets_offline_html():
     nb = nbformat.v4.new_notebook()
     fig = {"data": [{"type": "scatter", "x": [0, 1], "y": [3, 4]}], "layout": {}}
     nb.cells = [nbformat.v4.new_code_cell("f", outputs=[
-        nbformat.v4.new_output("display_data", data={report.PLOTLY_MIME: fig, "text/plain": "Figure"})])]
-    assert report.embed_plotly_outputs(nb) == 1
+        nbformat.v4.new_output("display_data", data={PLOTLY_MIME: fig, "text/plain": "Figure"})])]
+    assert embed_plotly_outputs(nb) == 1
     html = nb.cells[0].outputs[0].data["text/html"]
     assert "Plotly.newPlot" in html and "<script src" not in html and "mathjax" not in html.lower()
-    assert report.PLOTLY_MIME not in nb.cells[0].outputs[0].data
+    assert PLOTLY_MIME not in nb.cells[0].outputs[0].data
 
 
 def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match="scale"):
-        report.write_reports([], tmp_path, scale="")
+        write_reports([], tmp_path, scale="")
     with pytest.raises(ValueError, match="path"):
-        report.execute_notebook(tmp_path / "missing.ipynb")
+        execute_notebook(tmp_path / "missing.ipynb")
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="out_dir"):
-        report.write_reports(["x.ipynb"], tmp_path / "file")
+        write_reports(["x.ipynb"], tmp_path / "file")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ def test_bad_arguments_are_named(tmp_path):
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    report.write_static_assets(out)
+    write_static_assets(out)
     return out
 
 
@@ -173,7 +176,7 @@ def _drag_offline_explorers(page) -> list[bool]:
 @pytest.mark.parametrize("notebook", REPORTED_NOTEBOOKS, ids=[p.stem for p in REPORTED_NOTEBOOKS])
 def test_report_renders_offline(notebook, report_dir, tmp_path):
     require_browser()
-    result = report.render_report(executed(notebook.name), notebook, report_dir)
+    result = render_report(executed(notebook.name), notebook, report_dir)
     html = result.html.read_text()
     srcs = re.findall(r"""<(?:script|link)[^>]+(?:src|href)=["']([^"']+)""", html)
     assert not [s for s in srcs if "://" in s or any(h in s.lower() for h in CDN_HINTS)], srcs
@@ -189,7 +192,7 @@ def test_report_renders_offline(notebook, report_dir, tmp_path):
         page.goto(result.html.as_uri(), wait_until="load")
         page.wait_for_timeout(500)  # the widget renderer starts on `load`
         plotted = page.locator(".js-plotly-plot .main-svg").count()
-        widget_views = html.count(report.WIDGET_VIEW_MIME)
+        widget_views = html.count(WIDGET_VIEW_MIME)
         rendered = page.locator(".jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, "
                                 ".jupyter-widgets.widget-html, .jupyter-widgets.widget-image").count()
         katex = page.locator(".katex").count()

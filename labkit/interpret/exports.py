@@ -11,6 +11,17 @@ with the network's output read in units scaled by β/α (the decoder divides by 
 the loss as a function of the box, is the same). Frameworks whose β is configurable get β = α by default; torchvision
 hard-codes β = 1/9, so its export keeps 1/9 and moves α into the weights.
 
+What the rescaling does not keep: training dynamics. The raw regression output is β/α times what it would be with
+β = α, and the loss's gradient with respect to it is α/β times larger (9× for α = 1 on torchvision), so the same
+learning rate, weight decay and output-layer initialisation act differently. The optimum as a function of the box is
+the same; the path to it is not.
+
+torchvision's own defaults, read the same way (:data:`TORCHVISION_DEFAULTS`): the RPN is (λ, α, σ) = (1, 1/9, 1) —
+label noise w_a/9, prediction noise w_a, like the released Faster R-CNN — and the RoI head, with weights
+(10, 10, 5, 5) and β = 1/9, is (1, 1/9, 1/10, 1/10, 1/5, 1/5): label noise w_a/90 for the centre and w_a/45 for the
+size, prediction noise w_a/10 and w_a/5 — it trusts its labels ten times more than the released code's detection
+stage (w_a/10).
+
 Conventions checked against each framework's source (file named in each exporter). All of them sum the loss over
 positive boxes and divide by the number of sampled boxes (positives and negatives); that normaliser is the same for
 the classification loss, so λ keeps its meaning relative to it and is not changed here.
@@ -34,6 +45,7 @@ from labkit.interpret.settings import (COORDINATES, IMPLEMENTATION, LAPLACE_UPPE
 __all__ = [
     "FRAMEWORKS",
     "TORCHVISION_SMOOTH_L1_BETA",
+    "TORCHVISION_DEFAULTS",
     "DETECTRON2_L1_THRESHOLD",
     "StageKnobs",
     "FrameworkSettings",
@@ -45,6 +57,12 @@ FRAMEWORKS = ("torchvision", "detectron2", "mmdetection", "py-faster-rcnn")
 #: torchvision/models/detection/rpn.py (compute_loss) and roi_heads.py (fastrcnn_loss) call
 #: F.smooth_l1_loss(..., beta=1 / 9, reduction="sum") / N; the β is not a parameter
 TORCHVISION_SMOOTH_L1_BETA = Fraction(1, 9)
+#: torchvision's stock settings as the paper's numbers: RPN BoxCoder weights (1, 1, 1, 1), RoI heads (10, 10, 5, 5)
+#: (faster_rcnn.py), β = 1/9 and loss weight 1 in both stages — read with the implementation's (λ/α)·H_α
+TORCHVISION_DEFAULTS = {
+    "rpn": StageSettings(1, Fraction(1, 9), 1, 1, 1, 1),
+    "detection": StageSettings(1, Fraction(1, 9), Fraction(1, 10), Fraction(1, 10), Fraction(1, 5), Fraction(1, 5)),
+}
 #: fvcore's smooth_l1_loss, used by detectron2, returns plain |x| when beta < 1e-5
 DETECTRON2_L1_THRESHOLD = 1e-5
 
@@ -160,7 +178,9 @@ def _torchvision(knobs: dict[str, StageKnobs]) -> tuple[dict, str, tuple[str, ..
               "# in the training loop:",
               "loss = sum(LOSS_WEIGHTS.get(name, 1.0) * value for name, value in model(images, targets).items())"]
     notes = ["torchvision's RPN and RoI losses use F.smooth_l1_loss(beta=1/9, reduction='sum') / (sampled boxes); "
-             "α is realised through the box-coder weights and the loss weight, exactly"]
+             "α is realised through the box-coder weights and the loss weight, exactly",
+             "same loss as a function of the box, but the raw regression output is scaled by (1/9)/α and its gradient "
+             "by 9α (9× for α = 1): learning rate, weight decay and initialisation act differently"]
     if custom_beta:
         betas = ", ".join(f"{s}: {k.beta}" for s, k in knobs.items())
         lines.insert(0, f"# NOTE: these knobs assume smooth-L1 β = {betas}; stock torchvision uses β = 1/9, so the "

@@ -1,6 +1,7 @@
-"""Voila with the lab's template (``python -m labkit.voila_app NOTEBOOK [voila options]``; ``make dashboard`` uses it).
+"""Voila with the lab's template (``python -m labkit.lab.voila_app NOTEBOOK [voila options]``; ``make dashboard``
+uses it).
 
-The template ``labkit-dashboard`` (``labkit/static/jupyter/voila/templates/``) is Voila's ``lab`` template without
+The template ``labkit-dashboard`` (``labkit/lab/static/jupyter/voila/templates/``) is Voila's ``lab`` template without
 the stylesheets it fetches from a CDN, so the dashboard works with no network. Voila finds templates on the Jupyter
 data path; this entry point puts labkit's folder first on ``JUPYTER_PATH`` (for Voila and the kernels it starts,
 where it adds nothing else) and selects the template unless the command line names another.
@@ -12,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from labkit.lab import STATIC_DIR
+
 __all__ = ["TEMPLATE", "TEMPLATE_ROOT", "main", "voila_environment"]
 
 #: the Jupyter data folder holding ``voila/templates/labkit-dashboard``
-TEMPLATE_ROOT = Path(__file__).resolve().parent / "static" / "jupyter"
+TEMPLATE_ROOT = STATIC_DIR / "jupyter"
 TEMPLATE = "labkit-dashboard"
 
 
@@ -32,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not any(a.startswith(("--template", "--VoilaConfiguration.template")) for a in args):
         args.append(f"--template={TEMPLATE}")
     os.environ.update(voila_environment())
-    from voila.app import main as voila_main
+    from voila.app import main as voila_main  # here: a 1.3 s import that voila_environment's users never need
 
     sys.argv = ["voila", *args]
     voila_main()

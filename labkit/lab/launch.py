@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from labkit.lab import NOTEBOOK_DIR
+
 __all__ = ["HOST", "NOTEBOOK_DIR", "START_NOTEBOOK", "DASHBOARD_NOTEBOOK", "free_port", "new_token", "lab_argv",
            "dashboard_argv", "url"]
 
 HOST = "127.0.0.1"
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 START_NOTEBOOK = "00_start_here.ipynb"
 DASHBOARD_NOTEBOOK = "dashboard.ipynb"
 DEFAULT_LAB_PORT = 8888
@@ -71,8 +72,8 @@ def lab_argv(port: int, token: str, *, notebook_dir: str | os.PathLike = NOTEBOO
 def dashboard_argv(port: int, token: str, *, notebook: str | os.PathLike = NOTEBOOK_DIR / DASHBOARD_NOTEBOOK,
                    open_browser: bool = True) -> list[str]:
     """The Voila command line serving ``notebook`` as an app on 127.0.0.1:``port`` (``token`` required), through
-    :mod:`labkit.voila_app` (Voila with a template that fetches nothing from a CDN)."""
-    return [sys.executable, "-m", "labkit.voila_app", str(Path(notebook).resolve()), f"--Voila.ip={HOST}",
+    :mod:`labkit.lab.voila_app` (Voila with a template that fetches nothing from a CDN)."""
+    return [sys.executable, "-m", "labkit.lab.voila_app", str(Path(notebook).resolve()), f"--Voila.ip={HOST}",
             f"--Voila.port={_check_port(port)}", "--Voila.port_retries=0", f"--Voila.token={_check_token(token)}",
             f"--Voila.open_browser={open_browser}", "--VoilaConfiguration.show_tracebacks=True"]
 

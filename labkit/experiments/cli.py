@@ -1,0 +1,58 @@
+"""Run Tables 3–5 or the label-noise study and print our table beside the paper's (`python -m labkit experiment`).
+
+Example: ``python -m labkit experiment table3 --scale smoke --seeds 1 --out runs/table3``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from labkit.detection.runs import DeviceUnavailableError
+from labkit.experiments.designs import EXPERIMENT_NAMES, SCALE_NAMES, SCALES, Experiment, noise_study
+from labkit.experiments.display import best_table, paper_table, summary_table
+from labkit.experiments.results import RESULT_FILES
+from labkit.experiments.runner import run_experiment
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table (or the noise study) to run")
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
+                        help="smoke (seconds, CI), lab (synthetic data on a CPU), coco (the paper's schedule, GPUs)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's; lab: 3)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/<experiment>-<scale>)")
+    parser.add_argument("--data", type=Path, default=None, help="dataset root (required for --scale coco)")
+    parser.add_argument("--no-reuse", action="store_true", help="retrain runs that already have metrics (use a fresh --out)")
+    parser.add_argument("--label-noises", type=float, nargs="+", default=None, metavar="B1",
+                        help="noise study only: injected label noise b1 values (default: the scale's grid)")
+    parser.add_argument("--label-scales", nargs="+", default=None, metavar="ALPHA_SIGMA",
+                        help="noise study only: label scales α·σ to sweep, e.g. 1/40 1/20 (default: the scale's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one experiment and print our table (and the paper's, for the tables)."""
+    out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
+    experiment: str | Experiment = args.experiment
+    if args.label_noises is not None or args.label_scales is not None:
+        if args.experiment != "noise-study":
+            raise SystemExit("experiment: --label-noises/--label-scales apply to noise-study only")
+        grid = SCALES[args.scale]
+        experiment = noise_study(grid.label_noises if args.label_noises is None else args.label_noises,
+                                 grid.label_scales if args.label_scales is None else args.label_scales)
+    start = time.perf_counter()
+    try:
+        results = run_experiment(experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
+                                 data=args.data, progress=True, reuse=not args.no_reuse)
+    except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:  # bad input: say what, without a traceback
+        raise SystemExit(f"experiment: {exc}") from None
+    print(summary_table(results).to_text())
+    print()
+    if results.experiment.get("paper"):
+        print(paper_table(results.experiment["paper"]).to_text())
+    else:
+        print(best_table(results).to_text())
+    print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
+    return 0

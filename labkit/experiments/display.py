@@ -1,0 +1,269 @@
+"""Display of experiments: tables (ours and the paper's), the noise-study plot, and the live loss curve.
+
+:class:`ResultTable` renders as Markdown in a notebook and as aligned text in a terminal; the plotting functions
+return matplotlib figures made outside pyplot's registry (a notebook shows each once, nothing stays open);
+:class:`LossCurve` is the one live loss-curve widget, for a single training run or a whole experiment.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping, Sequence
+
+from IPython import get_ipython
+from IPython.display import Image, display
+from matplotlib.figure import Figure
+
+from labkit.detection.losses import BoxLossConfig
+from labkit.experiments.analysis import best_label_scales, noise_grid, paired_differences
+from labkit.experiments.designs import (LOCALIZATION_METRICS, LOWER_IS_BETTER, METRIC_LABELS, PAPER_TABLES,
+                                        Experiment, Scale, build_experiment)
+from labkit.experiments.results import Results, measured_results
+
+__all__ = ["ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table",
+           "paired_table", "plot_noise_study", "plot_loss_curves", "LossCurve"]
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A small table for display: ``title``, ``header``, ``rows`` of strings, and a ``note`` under it."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(lines + ([f"", f"*{self.note}*"] if self.note else []))
+
+    def to_text(self) -> str:
+        grid = [self.header, *self.rows]
+        widths = [max(len(r[i]) for r in grid) for i in range(len(self.header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in grid]
+        return "\n".join([self.title, *lines] + ([self.note] if self.note else []))
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------------------------
+def summary_table(results: Results, percent: bool = True) -> ResultTable:
+    """Our measured table: per arm, mean ± 95 % CI of AP50, AP75, AP (in % like the paper when ``percent``), and
+    of ``loc_err`` (box units, 3 decimals) when any arm has it."""
+    k = 100.0 if percent else 1.0
+    order: tuple[str, ...] = ("AP50", "AP75", "AP")
+    if any(not math.isnan(s["loc_err"].mean) for s in results.summary):
+        order += ("loc_err",)
+    rows = []
+    for s in results.summary:
+        cells = []
+        for m in order:
+            d = s[m]
+            scale, digits = (1.0, 3) if m in LOCALIZATION_METRICS else (k, 1)
+            mean = "–" if math.isnan(d.mean) else f"{scale * d.mean:.{digits}f}"
+            cells.append(mean + ("" if math.isnan(d.half_width) else f" ± {scale * d.half_width:.{digits}f}"))
+        failed = s.get("n_failed", 0)
+        rows.append((s["label"], str(s["n_seeds"]) + (f" ({failed} diverged)" if failed else ""), *cells))
+    prov = results.provenance
+    note = (f"Ours: {results.scale['name']} scale, mean ± 95 % Student-t CI over seeds (no ± with one seed); "
+            f"{prov['device']}, commit {str(prov['git_commit'])[:10]}, {prov['date']}.")
+    if "loc_err" in order:
+        note += " loc_err: mean centre/size error of the true positives at IoU 0.5, in box units (smaller is better)."
+    return ResultTable(f"{results.experiment['title']} — measured here", ("arm", "seeds", *order), tuple(rows), note)
+
+
+def paper_table(name: str) -> ResultTable:
+    """The paper's own table ``name`` ("table3", "table4", "table5"): COCO 2014 val, VGG-16, in %."""
+    if name not in PAPER_TABLES:
+        raise ValueError(f"name must be one of {tuple(PAPER_TABLES)}, got name={name!r}")
+    rows = tuple((arm, *("–" if v[m] is None else f"{v[m]:.1f}" for m in ("AP50", "AP75", "AP")))
+                 for arm, v in PAPER_TABLES[name].items())
+    return ResultTable(f"The paper's {name.replace('table', 'Table ')} (COCO 2014 val, VGG-16, one run each)",
+                       ("arm", "AP50", "AP75", "AP"), rows,
+                       "The paper's numbers, not ours; '–' = not reported there.")
+
+
+def measured_table(results_dir: str | os.PathLike, name: str, folder: str | None = None) -> ResultTable:
+    """:func:`summary_table` of the committed results of ``name`` under ``results_dir`` (``folder``: as
+    :func:`~labkit.experiments.results.measured_results`); when there are none, a table that says so (and how to
+    make them)."""
+    found = measured_results(results_dir, name, folder)
+    if found is not None:
+        return summary_table(found)
+    return ResultTable(f"No measured {name} results under {results_dir}", ("how to make them",),
+                       ((f"python -m labkit experiment {name} --scale lab --seeds 3 --out results/{name}-lab",),))
+
+
+def _stage_text(config: BoxLossConfig) -> str:
+    s = config.settings
+    return f"λ={s.lam} α={s.alpha} σ=({s.sigma_x}, {s.sigma_y}, {s.sigma_w}, {s.sigma_h})"
+
+
+def arms_table(experiment: str | Experiment, scale: str | Scale = "smoke") -> ResultTable:
+    """What each arm trains with: both stages' (λ, α, σ_x, σ_y, σ_w, σ_h), loss form, size target, and for the
+    noise study b₁ and α·σ."""
+    exp = build_experiment(experiment, scale) if isinstance(experiment, str) else experiment
+    rows = tuple((a.label, _stage_text(a.box_losses.rpn), _stage_text(a.box_losses.detection),
+                  a.box_losses.detection.form, a.box_losses.detection.size_target,
+                  f"{a.label_noise:g}", "" if a.label_scale is None else str(a.label_scale)) for a in exp.arms)
+    return ResultTable(f"{exp.title}: the arms", ("arm", "proposal (rpn)", "detection", "loss form", "size target",
+                                                  "b₁", "α·σ"), rows)
+
+
+def best_table(results: Results, metric: str = "AP75") -> ResultTable:
+    """:func:`~labkit.experiments.analysis.best_label_scales` as a table."""
+    rows = tuple((f"{b['label_noise']:g}", "tie" if b["best_label_scale"] is None else f"{b['best_label_scale']:g}",
+                  "–" if b["ratio_to_noise"] is None else f"{b['ratio_to_noise']:.2f}",
+                  "–" if math.isnan(b[metric]) else
+                  f"{b[metric]:.3f}" + ("" if math.isnan(b["ci95"]) else f" ± {b['ci95']:.3f}")) for b in
+                 best_label_scales(results, metric))
+    return ResultTable(f"Best swept label scale per injected noise, by mean {metric} ({results.scale['name']} scale)",
+                       ("b₁", "best α·σ", "best α·σ / b₁", metric), rows,
+                       "Eq. 42 predicts best α·σ / b₁ near 1 when the anchors fit the boxes; the grid limits "
+                       "what can be found, and overlapping intervals mean no winner.")
+
+
+def paired_table(results: Results, metric: str = "loc_err") -> ResultTable:
+    """:func:`~labkit.experiments.analysis.paired_differences` as a table, with which side each interval
+    favours."""
+    lower = metric in LOWER_IS_BETTER
+    rows = []
+    for d in paired_differences(results, metric):
+        diff = d["difference"]
+        if math.isnan(diff.half_width):
+            verdict = "–"
+        elif diff.low > 0 or diff.high < 0:
+            matched_better = (diff.low > 0) == lower
+            verdict = "matched better" if matched_better else "this arm better"
+        else:
+            verdict = "no difference"
+        rows.append((f"{d['label_noise']:g}", str(Fraction(d["matched_label_scale"]).limit_denominator(1000)),
+                     str(Fraction(d["label_scale"]).limit_denominator(1000)),
+                     "–" if math.isnan(diff.mean) else f"{diff.mean:+.4f}" + (
+                         "" if math.isnan(diff.half_width) else f" ± {diff.half_width:.4f}"),
+                     str(diff.n), verdict))
+    return ResultTable(
+        f"{metric}: each label scale against the one matched to b₁, paired by seed ({results.scale['name']} scale)",
+        ("b₁", "matched α·σ", "α·σ", f"Δ {metric} (arm − matched)", "pairs", "95 % CI says"), tuple(rows),
+        "If eq. 42 holds, the matched arm should be the better side of every row "
+        + ("(Δ > 0: its error is smaller)." if lower else "(Δ < 0)."))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plots
+# ---------------------------------------------------------------------------------------------------------------
+def _new_axes(size: tuple[float, float]) -> Any:
+    """Axes on a figure outside pyplot's registry: a notebook shows it once (as the returned value), and
+    nothing stays open."""
+    return Figure(figsize=size, layout="constrained").subplots()
+
+
+def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> Figure:
+    """``metric`` against the loss's label scale α·σ, one line per b₁ with its 95 % CI band; a dotted line marks
+    α·σ = b₁ in the same colour. Returns the figure."""
+    grid = noise_grid(results, metric)
+    if ax is None:
+        ax = _new_axes((6.4, 4.0))
+    fig = ax.figure
+    for i, (b, points) in enumerate(grid.items()):
+        colour = f"C{i}"
+        xs = [p[0] for p in points]
+        mean = [p[1].mean for p in points]
+        ax.plot(xs, mean, "o-", color=colour, label=f"b₁ = {b:g}")
+        if all(not math.isnan(p[1].half_width) for p in points):
+            ax.fill_between(xs, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.2)
+        if b > 0:
+            ax.axvline(b, color=colour, linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ticks = sorted({x for points in grid.values() for x, _ in points})
+    ax.set_xticks(ticks, [str(Fraction(x).limit_denominator(1000)) for x in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("label scale α·σ of the loss (anchor sizes, eq. 42)")
+    ax.set_ylabel(f"{METRIC_LABELS[metric]} (validation, clean labels)", fontsize="small")
+    ax.set_title(f"{metric} against the assumed label noise ({results.scale['name']} scale)")
+    ax.legend(title="injected noise", fontsize="small")
+    return fig
+
+
+def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax: Any = None,
+                     ylabel: str = "total loss", log: bool = False) -> Figure:
+    """Training loss against iteration, one line per entry of ``curves`` (line label -> (iterations, losses)), on
+    a log axis when ``log``. Returns the figure."""
+    if ax is None:
+        ax = _new_axes((6.4, 3.2))
+    for name, (its, losses) in curves.items():
+        ax.plot(its, losses, label=name, linewidth=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if curves and len(curves) <= 12:
+        ax.legend(fontsize="x-small", ncol=2)
+    return ax.figure
+
+
+class LossCurve:
+    """A training ``callback`` that draws loss curves live in a notebook (:func:`plot_loss_curves`), redrawn in
+    place every ``every`` iterations. Records carry ``iteration`` and the loss ``keys``; records with a ``"run"``
+    (added by :func:`~labkit.experiments.runner.run_experiment`) give one line per run and key, records without it
+    are one run. ``keys=LossCurve.KEYS`` follows every loss term of :func:`labkit.detection.engine.train` on a log
+    axis. Outside IPython it only collects (:meth:`figure` draws on demand)."""
+
+    #: the total loss and the four terms a training record holds
+    KEYS = ("loss", "loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
+
+    def __init__(self, every: int = 10, keys: Sequence[str] = ("loss",)) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an int >= 1, got every={every!r}")
+        keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise ValueError(f"keys must be record keys (strings), got keys={keys!r}")
+        self.every, self.keys = every, keys
+        #: line label -> (iterations, values): the run's name, the key's, or "<run>: <key>" when both vary
+        self.curves: dict[str, tuple[list[float], list[float]]] = {}
+        self._handle = None
+
+    def _label(self, run: Any, key: str) -> str:
+        if run is None:
+            return key
+        return str(run) if len(self.keys) == 1 else f"{run}: {key}"
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        for key in self.keys:
+            its, values = self.curves.setdefault(self._label(record.get("run"), key), ([], []))
+            its.append(record["iteration"])
+            values.append(float(record.get(key, math.nan)))
+        if record["iteration"] % self.every == 0 or record["iteration"] == 1:
+            self.draw()
+
+    def figure(self) -> Figure:
+        """The curves so far as a figure (total loss alone on a linear axis, several keys on a log axis)."""
+        several = len(self.keys) > 1
+        return plot_loss_curves(self.curves, ylabel="loss" if several else "total loss", log=several)
+
+    def draw(self) -> None:
+        """Redraw the curves in this cell's output (first call: create the output); outside IPython, nothing."""
+        if get_ipython() is None:
+            return
+        png = io.BytesIO()
+        self.figure().savefig(png, format="png", dpi=80)  # PNG: shown whatever the backend
+        image = Image(data=png.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def close(self) -> None:
+        """Called by :func:`~labkit.experiments.runner.run_experiment` after the last run: draw the finished
+        curves."""
+        self.draw()

@@ -1,0 +1,225 @@
+"""The runner: from an experiment's arms to trained, evaluated runs and the result files.
+
+:func:`train_configs` turns every (arm, seed) into a :class:`~labkit.detection.config.TrainConfig`;
+:func:`run_experiment` prepares the data, trains and evaluates each run, records :func:`provenance` and writes the
+result files (:mod:`labkit.experiments.results`). A run directory that already holds metrics for the same config is
+reused, and an interrupted one resumes from its checkpoint, so a long lab-scale experiment can be stopped and
+restarted with the same command.
+
+Cost (2-core CPU, no GPU, measured on a machine shared with other jobs): a smoke run takes seconds. A lab run
+(300 iterations of 8 images at 160 px, then evaluation on 200 images) took 1.5 minutes with the cores free and
+up to 18 minutes when they were crowded; the committed lab Table 3 (3 arms × 3 seeds) took the wall time recorded
+in ``results/table3-lab``. Tables 4 and 5 have 2 × 3 runs; the noise study's default lab grid 5 × 4 × 3 = 60 runs
+(narrow it with ``--label-noises``/``--label-scales``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torchvision
+
+from labkit.detection.config import TrainConfig
+from labkit.detection.engine import NonFiniteLossError, train
+from labkit.detection.evaluate import evaluate_run
+from labkit.detection.runs import latest_checkpoint, resolve_device
+from labkit.detection.synthetic import ensure_synthetic
+from labkit.experiments.analysis import summarise
+from labkit.experiments.designs import (COCO_METRICS, EXPERIMENT_NAMES, METRICS, Arm, Experiment, Scale,
+                                        build_experiment, resolve_scale)
+from labkit.experiments.results import DIVERGED, OK, Results, write_results
+
+__all__ = ["train_configs", "run_experiment", "provenance"]
+
+ROOT = Path(__file__).resolve().parents[2]  # the project: labkit/experiments/runner.py -> .
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# from arms to training configs
+# ---------------------------------------------------------------------------------------------------------------
+def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.PathLike | None) -> Path:
+    """Where an arm's data lives. Synthetic data: the smoke scale keeps it inside ``out``; the lab scale uses
+    ``data/synthetic`` of the project (``data/synthetic_noise_<b1>`` for noisy labels). Otherwise ``data``."""
+    if data is not None:
+        if label_noise:
+            raise ValueError("data: label noise is injected into generated synthetic data only; "
+                             "do not pass data= for the noise study")
+        return Path(data)
+    if scale.synthetic is None:
+        raise ValueError(f"data: scale {scale.name!r} has no bundled data; pass data= / --data (a dataset root, e.g. a "
+                         "COCO 2014 folder with annotations/instances_train2014.json and train2014/)")
+    base = out / "data" if scale.name == "smoke" else ROOT / "data"
+    name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}"
+    if scale.name != "lab":
+        name = f"{name}_{scale.name}"
+    return base / name
+
+
+def train_configs(experiment: Experiment, scale: str | Scale, seeds: Sequence[int], out: str | os.PathLike,
+                  device: str = "auto", data: str | os.PathLike | None = None) -> list[tuple[Arm, int, TrainConfig]]:
+    """(arm, seed, :class:`TrainConfig`) for every run of ``experiment`` at ``scale``: nothing is trained or
+    written. Run directories are ``out/runs/<arm>/seed<k>``."""
+    sc = resolve_scale(scale)
+    out = Path(out)
+    runs = []
+    for arm in experiment.arms:
+        root = _dataset_root(sc, arm.label_noise, out, data)
+        for seed in seeds:
+            config = TrainConfig(
+                data=str(root), out=str(out / "runs" / arm.name / f"seed{seed}"), box_losses=arm.box_losses.to_dict(),
+                seed=int(seed), device=device, **sc.training(),
+                extra={"experiment": experiment.name, "arm": arm.name, "scale": sc.name,
+                       "label_noise": arm.label_noise,
+                       "label_scale": None if arm.label_scale is None else str(arm.label_scale)},
+            )
+            runs.append((arm, int(seed), config))
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# provenance
+# ---------------------------------------------------------------------------------------------------------------
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def provenance(device: str) -> dict[str, Any]:
+    """Where and when results were made: git commit (and whether the tree had changes), device, date, versions."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "HEAD") or "unknown (not a git checkout)",
+        "git_dirty": None if status is None else bool(status),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else
+        (platform.processor() or platform.machine()),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "platform": platform.platform(),
+        "command": " ".join(sys.argv),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------------------------
+def _reusable(config: TrainConfig) -> Mapping[str, Any] | None:
+    """The metrics of a finished run with exactly this config (so an interrupted experiment resumes), else None."""
+    run_dir = Path(config.out)
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    wanted = json.loads(json.dumps(config.to_dict()))
+    same = {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in wanted.items() if k != "device"}
+    if not same or not all(m in metrics for m in COCO_METRICS):
+        return None
+    if not all(m in metrics for m in METRICS):
+        # finished before a metric existed: evaluate its last checkpoint again (seconds), rather than retrain
+        if latest_checkpoint(run_dir) is None:
+            return None
+        metrics = evaluate_run(run_dir, device=config.device)
+    return metrics
+
+
+def run_experiment(
+    experiment: str | Experiment,
+    scale: str | Scale = "smoke",
+    seeds: int | Sequence[int] | None = None,
+    out: str | os.PathLike = "runs/experiment",
+    device: str = "auto",
+    data: str | os.PathLike | None = None,
+    progress: bool = True,
+    callback: Callable[..., Any] | None = None,
+    reuse: bool = True,
+) -> Results:
+    """Train and evaluate every arm of ``experiment`` for each seed at ``scale``, then write ``out/runs.csv``,
+    ``out/summary.csv`` and ``out/results.json``.
+
+    ``seeds``: a count (seeds 0 … n−1) or the seeds themselves (default: the scale's count; the lab scale needs
+    ≥ 3 for an interval). ``device``: "auto", "cpu" or "cuda". ``data``: a dataset root, needed for scale "coco".
+    ``callback``: passed to :func:`labkit.detection.engine.train` with the run's name added to each record as
+    ``"run"`` (a live loss curve in a notebook, :class:`~labkit.experiments.display.LossCurve`); its ``close()``,
+    if any, is called at the end.
+    ``reuse``: a run directory that already holds metrics for the same config is read, not retrained.
+    """
+    sc = resolve_scale(scale)
+    exp = build_experiment(experiment, sc) if isinstance(experiment, str) else experiment
+    if not isinstance(exp, Experiment):
+        raise TypeError(f"experiment must be a name in {EXPERIMENT_NAMES} or an Experiment, got {experiment!r}")
+    seed_list = _seed_list(sc.seeds if seeds is None else seeds)
+    if len(seed_list) < sc.min_seeds:
+        raise ValueError(f"seeds: scale {sc.name!r} reports mean ± 95 % CI and needs >= {sc.min_seeds} seeds, "
+                         f"got {len(seed_list)}")
+    out = Path(out).resolve()  # run configs hold absolute paths, so a rerun from another folder still matches
+    dev = str(resolve_device(device))
+    plan = train_configs(exp, sc, seed_list, out, device=device, data=data)
+    rows = []
+    for arm, seed, config in plan:
+        if sc.synthetic is not None and data is None:
+            ensure_synthetic(Path(config.data), **dict(sc.synthetic), label_noise=float(arm.label_noise))
+        metrics, status = _reusable(config) if reuse else None, OK
+        if metrics is None:
+            # an interrupted run continues from its checkpoint (train refuses a different config there)
+            resume = reuse and latest_checkpoint(config.out) is not None
+            tagged = None if callback is None else _tagged(callback, f"{arm.name}/seed{seed}")
+            try:
+                run_dir = Path(train(config, resume=resume, progress=progress, callback=tagged))
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+            except NonFiniteLossError as exc:
+                status, metrics = f"{DIVERGED}: {exc}", {m: None for m in METRICS}
+                print(f"{arm.name}/seed{seed}: {status}", file=sys.stderr)
+        rows.append({"experiment": exp.name, "arm": arm.name, "label": arm.label, "seed": seed,
+                     "label_noise": arm.label_noise,
+                     "label_scale": None if arm.label_scale is None else str(arm.label_scale), "status": status,
+                     **{m: None if metrics.get(m) is None else float(metrics[m]) for m in METRICS},
+                     "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out))})
+    if callable(getattr(callback, "close", None)):
+        callback.close()  # e.g. LossCurve: draw the finished curves
+    results = Results(experiment=exp.to_dict(), scale=sc.to_dict(), provenance=provenance(dev), rows=tuple(rows),
+                      summary=summarise(exp, rows), out=out, configs=tuple(c.to_dict() for _, _, c in plan))
+    write_results(results, out)
+    return results
+
+
+def _tagged(callback: Callable[[dict], Any], run: str) -> Callable[[dict], Any]:
+    """The training callback with the run's name added to each record (key ``"run"``)."""
+    return lambda record: callback({**record, "run": run})
+
+
+def _train_seconds(run_dir: Path) -> float | None:
+    """Training wall time of a run: the ``seconds`` of the last record in its ``log.jsonl`` (None if absent;
+    a resumed run counts from its resumption)."""
+    try:
+        lines = (run_dir / "log.jsonl").read_text().strip().splitlines()
+        return round(float(json.loads(lines[-1])["seconds"]), 3)
+    except (OSError, IndexError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _seed_list(seeds: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(seeds, bool):
+        raise TypeError(f"seeds must be a count or a sequence of ints, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got seeds={seeds}")
+        return tuple(range(seeds))
+    out = tuple(seeds)
+    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out) or len(set(out)) < len(out):
+        raise ValueError(f"seeds must be distinct ints >= 0, got seeds={seeds!r}")
+    return out
