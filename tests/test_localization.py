@@ -1,5 +1,7 @@
-"""labkit.detection.localization: true positives matched exactly as pycocotools matches them (its own evalImgs at
-IoU 0.5 are the reference), IoUs against torchvision's box_iou, errors against the Laplace noise they measure."""
+"""labkit.detection.localization: true positives exactly pycocotools' (its evalImgs from a default COCOeval, IoU 0.5,
+area "all", are the reference), hand-computed COCO matching cases (score order, top-k, crowd regions), IoUs against
+torchvision's box_iou, errors against the Laplace noise they measure, and the metrics recomputed from the
+reference matches on labkit's synthetic evaluation problem."""
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +45,10 @@ def _random_case(seed: int, n_images: int = 6, n_cats: int = 3, crowd_rate: floa
     return gt, dets
 
 
-def _pycocotools_pairs(gt: dict, dets: list[dict], max_dets: int) -> set[tuple[int, int]]:
-    """(detection id, gt id) of every true positive at IoU 0.5, area range "all", from pycocotools' evalImgs."""
+def _pycocotools_pairs(gt: dict, dets: list[dict], max_dets: int = 100) -> set[tuple[int, int]]:
+    """(detection id, gt id) of every true positive at IoU 0.5, area range "all", ``max_dets`` per image and
+    category, from pycocotools' evalImgs with its default parameters otherwise (ten IoU thresholds, four area
+    ranges, as the COCO stats are computed); a match to a crowd box is not a true positive."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -56,16 +60,17 @@ def _pycocotools_pairs(gt: dict, dets: list[dict], max_dets: int) -> set[tuple[i
             return set()
         res = coco.loadRes([dict(d) for d in dets])
         ev = COCOeval(coco, res, "bbox")
-        ev.params.iouThrs = np.array([0.5])
-        ev.params.maxDets = [max_dets]
-        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
+        ev.params.maxDets = [m for m in (1, 10) if m < max_dets] + [max_dets]  # evaluate() uses the last
         ev.evaluate()
+    t = int(np.flatnonzero(np.isclose(ev.params.iouThrs, 0.5))[0])
+    all_areas = ev.params.areaRng[ev.params.areaRngLbl.index("all")]
     crowd = {a["id"] for a in gt["annotations"] if a["iscrowd"]}
     pairs = set()
     for e in ev.evalImgs:
-        if e is None:
+        if e is None or e["aRng"] != all_areas:
             continue
-        for det_id, gt_id in zip(e["dtIds"], e["dtMatches"][0]):
+        assert e["maxDet"] == max_dets
+        for det_id, gt_id in zip(e["dtIds"], e["dtMatches"][t]):
             if gt_id > 0 and int(gt_id) not in crowd:
                 pairs.add((int(det_id), int(gt_id)))
     return pairs
@@ -79,6 +84,38 @@ def test_matches_are_pycocotools_matches(seed, crowd_rate, max_dets):
     reference = _pycocotools_pairs(gt, dets, max_dets)
     assert len(reference) > 5
     assert ours == reference
+
+
+@pytest.mark.parametrize("seed,score_decimals,subset", [(0, None, False), (1, 1, True), (2, 2, False)])
+def test_metrics_are_those_of_the_pycocotools_matches(seed, score_decimals, subset):
+    """On labkit's synthetic evaluation problem (all area ranges, crowd regions, duplicates, > 100 detections per
+    image, tied scores): loc_err, loc_iou and loc_recall recomputed from pycocotools' own matches."""
+    from labkit.detection.cocoeval import synthetic_eval_problem
+
+    gt, dets = synthetic_eval_problem(30, n_categories=3, seed=seed, score_decimals=score_decimals)
+    image_ids = None
+    if subset:  # the images evaluate() passes; the reference sees only those
+        image_ids = [im["id"] for im in gt["images"][::2]]
+        gt = {**gt, "images": gt["images"][::2],
+              "annotations": [a for a in gt["annotations"] if a["image_id"] in set(image_ids)]}
+        dets = [d for d in dets if d["image_id"] in set(image_ids)]
+    reference = sorted(_pycocotools_pairs(gt, dets))
+    assert len(reference) > 20
+    anns = {a["id"]: a for a in gt["annotations"]}
+    pairs = match_detections(gt, dets)
+    assert [(dets.index(d) + 1, a["id"]) for d, a, _ in pairs] == reference  # in the order of the detections
+    det_boxes = np.array([dets[i - 1]["bbox"] for i, _ in reference])
+    gt_boxes = np.array([anns[j]["bbox"] for _, j in reference])
+    to_xyxy = lambda b: torch.tensor(np.c_[b[:, :2], b[:, :2] + b[:, 2:]], dtype=torch.float64)  # noqa: E731
+    ious = torch.diagonal(box_iou(to_xyxy(det_boxes), to_xyxy(gt_boxes))).numpy()
+    centre = lambda b: b[:, :2] + b[:, 2:] / 2  # noqa: E731
+    errors = np.c_[np.abs(centre(det_boxes) - centre(gt_boxes)), np.abs(det_boxes[:, 2:] - gt_boxes[:, 2:])] / \
+        np.c_[gt_boxes[:, 2:], gt_boxes[:, 2:]]
+    n_gt = sum(not a["iscrowd"] for a in gt["annotations"])
+    full_gt, full_dets = synthetic_eval_problem(30, n_categories=3, seed=seed, score_decimals=score_decimals)
+    metrics = localization_metrics(full_gt, full_dets, image_ids=image_ids)
+    assert metrics == pytest.approx({"loc_err": errors.mean(), "loc_iou": ious.mean(),
+                                     "loc_recall": len(reference) / n_gt}, rel=1e-12)
 
 
 def test_ious_are_torchvision_box_iou():
@@ -102,6 +139,26 @@ def test_threshold_and_top_k_are_applied():
     (det, _, iou), = match_detections(gt, [shifted(2, 0.9), shifted(0, 0.8)])
     assert det["score"] == 0.9 and iou == pytest.approx(8 / 12)
     assert match_detections(gt, [shifted(5, 0.9), shifted(0, 0.8)], max_dets=1) == []
+
+
+def test_crowd_regions_absorb_detections_but_are_never_true_positives():
+    box = lambda x, y, w, h, s: {"image_id": 1, "category_id": 1, "bbox": [x, y, w, h], "score": s}  # noqa: E731
+    # no ids, areas or iscrowd flags on the plain boxes: COCO's defaults (iscrowd 0, the box's area) apply
+    crowd = {"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "iscrowd": 1}
+    plain = {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]}
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [crowd, plain]}
+    dets = [box(50, 50, 10, 10, 0.95), box(0, 0, 10, 12, 0.9), box(0, 0, 10, 10, 0.8)]
+    before = repr((gt, dets))
+    # 0.95: inside the crowd region only (crowd IoU = intersection / detection area = 1): ignored, not a match;
+    # 0.9: IoU 100/120 with the plain box and 1 with the crowd region listed first: the plain box wins (COCO
+    # tries ignored boxes last); 0.8: the plain box is taken, the crowd region absorbs it
+    (det, ann, iou), = match_detections(gt, dets)
+    assert det is dets[1] and ann["bbox"] == [0, 0, 10, 10] and iou == pytest.approx(100 / 120)
+    assert localization_metrics(gt, dets) == pytest.approx(
+        {"loc_err": (0 + 1 / 10 + 0 + 2 / 10) / 4, "loc_iou": 100 / 120, "loc_recall": 1.0})
+    # detections on an image or category without ground truth are never matched, and nothing is modified
+    assert match_detections(gt, [{**dets[1], "image_id": 7}, {**dets[1], "category_id": 2}]) == []
+    assert repr((gt, dets)) == before
 
 
 @settings(max_examples=60, deadline=None)
