@@ -25,13 +25,14 @@ import json
 import math
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from labkit._io import write_atomic
 
 SHAPES: tuple[str, ...] = ("rectangle", "ellipse", "triangle", "cross", "ring")
 DEFAULT_SYNTHETIC = Path(__file__).resolve().parents[2] / "data" / "synthetic"  # <project>/data/synthetic
@@ -236,18 +237,6 @@ def clip_boxes(boxes: np.ndarray, width: int, height: int, min_size: float = MIN
 
 
 # ---------------------------------------------------------------------------------------------- writing
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
@@ -267,7 +256,7 @@ def _image(settings: SynthSettings, split: str, index: int, folder: Path) -> tup
         noise_rng = np.random.default_rng([settings.seed, SPLITS[split], index, NOISE_STREAM])
         raw = laplace_label_noise(boxes, settings.label_noise, noise_rng)
         boxes, resized, moved = clip_boxes(raw, settings.image_size, settings.image_size)
-    _write_atomic(folder / _file_name(index), _png_bytes(pixels))
+    write_atomic(folder / _file_name(index), _png_bytes(pixels))
     return boxes, labels, resized, moved
 
 
@@ -348,10 +337,10 @@ def generate_synthetic(out: str | os.PathLike, n_train: int = SynthSettings.n_tr
         stale = [p for p in folder.glob("*.png") if p.name not in keep]
         for p in stale:
             p.unlink()
-        _write_atomic(out / "annotations" / f"instances_{split}.json", _json_bytes(coco))
+        write_atomic(out / "annotations" / f"instances_{split}.json", _json_bytes(coco))
         summary["splits"][split] = {"images": len(coco["images"]), "boxes": len(coco["annotations"]),
                                     "stale_images_removed": len(stale), "label_noise": noise}
-    _write_atomic(out / SETTINGS_FILE, _json_bytes(summary))
+    write_atomic(out / SETTINGS_FILE, _json_bytes(summary))
     return out
 
 
