@@ -1,7 +1,9 @@
 """labkit.detection.losses and .model: per-stage box losses against eqs. 37/42 written out here, box coders against
-eqs. 32, 38, 43, 44, 93, 94 by hand, and the torchvision model builders."""
+eqs. 32, 38, 43, 44, 93, 94 by hand, the torchvision model builders, and the whole detector against stock
+torchvision at torchvision's own box-loss settings."""
 from __future__ import annotations
 
+import copy
 import math
 from fractions import Fraction as F
 
@@ -15,9 +17,15 @@ from hypothesis import strategies as st
 from labkit.detection import losses as dl
 from labkit.detection.losses import BoxLossConfig, BoxLosses, LinearSizeBoxCoder, make_box_coder
 from labkit.interpret import StageSettings
-from labkit.detection.model import MODEL_NAMES, PaperRoIHeads, PaperRPN, build_model, load_weights
+from labkit.detection.model import (MODEL_NAMES, PaperRoIHeads, PaperRPN, build_model, load_weights, model_parts,
+                                    paper_faster_rcnn)
+from labkit.interpret.exports import TORCHVISION_DEFAULTS
 from paper_tables import TABLE1
 
+#: torchvision's own settings in the paper's terms: β = 1/9 in both stages, RPN weights (1, 1, 1, 1), RoI weights
+#: (10, 10, 5, 5), λ = 1, read as the implementation's (λ/α)·H_α
+TORCHVISION = BoxLosses(rpn=BoxLossConfig(TORCHVISION_DEFAULTS["rpn"]),
+                        detection=BoxLossConfig(TORCHVISION_DEFAULTS["detection"]))
 IMPLEMENTED = BoxLosses(
     rpn=BoxLossConfig(StageSettings(1, F(1, 9), 1, 1, 1, 1)),
     detection=BoxLossConfig(StageSettings(1, 1, F(1, 10), F(1, 10), F(1, 5), F(1, 5))),
@@ -298,3 +306,94 @@ def test_linear_decode_keeps_boxes_valid():
     box = coder.decode_single(codes, ANCHORS[:1])[0]
     w, h = box[2] - box[0], box[3] - box[1]
     assert w == pytest.approx(1e-3 * 40) and h == pytest.approx(1000 / 16 * 20)  # ratio clipped to [1e-3, 62.5]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the whole detector against stock torchvision
+# ---------------------------------------------------------------------------------------------------------------
+def _train_step(model, images, targets):
+    """Losses and parameter gradients of one training forward/backward, the samplers seeded alike."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(7)  # the RPN's and RoI heads' fg/bg samplers draw from the global generator
+    losses = model(images, targets)
+    sum(losses.values()).backward()
+    return losses, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _stock_and_ours(box_loss):
+    """torchvision's FasterRCNN(backbone, **options) and labkit's build_model from the same parts and weights, in
+    float64 (the lab model: its RoI align, labkit's separable one, is the same module class in both)."""
+    torch.manual_seed(0)
+    stock = torchvision.models.detection.FasterRCNN(*model_parts("lab", 3, image_size=64)[:1],
+                                                    **model_parts("lab", 3, image_size=64)[1])
+    ours = build_model("lab", 3, box_loss, image_size=64)
+    ours.load_state_dict(stock.state_dict())
+    assert type(stock.rpn) is torchvision.models.detection.rpn.RegionProposalNetwork
+    assert type(stock.roi_heads) is torchvision.models.detection.roi_heads.RoIHeads
+    images, targets = tiny_batch()
+    images = [im.double() for im in images]
+    targets = [{"boxes": t["boxes"].double(), "labels": t["labels"]} for t in targets]
+    return stock.double(), ours.double(), images, targets
+
+
+def test_detector_equals_stock_torchvision_at_its_defaults():
+    """At TORCHVISION_DEFAULTS labkit's detector gives stock torchvision's four losses and every parameter's gradient
+    (float64; measured differences ≤ 2e-18 in the losses and ≤ 2e-17 in the gradients), and the same detections."""
+    stock, ours, images, targets = _stock_and_ours(TORCHVISION)
+    want, want_grads = _train_step(stock, images, targets)
+    got, got_grads = _train_step(ours, images, targets)
+    assert set(got) == set(want) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    assert want["loss_box_reg"] > 0 and want["loss_rpn_box_reg"] > 0  # both stages had positive boxes
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-15)
+    assert set(got_grads) == set(want_grads) and len(want_grads) == len(list(stock.parameters()))
+    for name, grad in want_grads.items():
+        torch.testing.assert_close(got_grads[name], grad, rtol=1e-10, atol=1e-14, msg=name)
+    stock.eval(), ours.eval()
+    with torch.no_grad():  # inference settings (test-time top-n, thresholds, NMS, detections per image) alike
+        for a, b in zip(stock(images), ours(images)):
+            assert a["boxes"].shape[0] > 0
+            for key in ("boxes", "scores", "labels"):
+                torch.testing.assert_close(b[key], a[key], rtol=1e-12, atol=1e-12)
+
+
+def test_detector_differs_from_stock_torchvision_where_the_settings_do():
+    """The comparison can fail: the Implemented preset's RoI head (α = 1 instead of 1/9) gives another box loss,
+    while the RPN (the same numbers as torchvision's) and the classification losses stay equal."""
+    stock, ours, images, targets = _stock_and_ours(IMPLEMENTED)
+    want, _ = _train_step(stock, images, targets)
+    got, _ = _train_step(ours, images, targets)
+    for key in ("loss_classifier", "loss_objectness", "loss_rpn_box_reg"):
+        torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-15)
+    assert abs(got["loss_box_reg"].item() - want["loss_box_reg"].item()) > 1e-3 * want["loss_box_reg"].item()
+
+
+def _head_settings(model):
+    """Every number torchvision's RPN and RoI heads are constructed from (private attributes, read only here)."""
+    rpn, roi = model.rpn, model.roi_heads
+    return (rpn.proposal_matcher.high_threshold, rpn.proposal_matcher.low_threshold,
+            rpn.proposal_matcher.allow_low_quality_matches, rpn.fg_bg_sampler.batch_size_per_image,
+            rpn.fg_bg_sampler.positive_fraction, rpn._pre_nms_top_n, rpn._post_nms_top_n, rpn.nms_thresh,
+            rpn.score_thresh, rpn.min_size, roi.proposal_matcher.high_threshold, roi.proposal_matcher.low_threshold,
+            roi.proposal_matcher.allow_low_quality_matches, roi.fg_bg_sampler.batch_size_per_image,
+            roi.fg_bg_sampler.positive_fraction, roi.box_coder.weights, roi.score_thresh, roi.nms_thresh,
+            roi.detections_per_img)
+
+
+def test_paper_heads_take_torchvisions_constructor_arguments():
+    """paper_faster_rcnn passes FasterRCNN's arguments (given ones and torchvision's defaults) on to the heads."""
+    options = dict(rpn_pre_nms_top_n_train=123, rpn_post_nms_top_n_test=45, rpn_nms_thresh=0.6,
+                   rpn_fg_iou_thresh=0.65, rpn_bg_iou_thresh=0.25, rpn_batch_size_per_image=99,
+                   rpn_positive_fraction=0.4, rpn_score_thresh=0.01, box_score_thresh=0.2, box_nms_thresh=0.4,
+                   box_detections_per_img=7, box_fg_iou_thresh=0.6, box_bg_iou_thresh=0.4,
+                   box_batch_size_per_image=33, box_positive_fraction=0.3)
+    for given in ({}, options):
+        backbone, parts = model_parts("lab", 3, image_size=64)
+        modules = ("min_size", "max_size", "rpn_anchor_generator", "box_roi_pool", "box_head", "box_predictor")
+        parts = {k: parts[k] for k in modules} | given  # the numbers: torchvision's defaults, then the given ones
+        stock = torchvision.models.detection.FasterRCNN(backbone, **parts)
+        ours = paper_faster_rcnn(copy.deepcopy(backbone), TORCHVISION, **copy.deepcopy(parts))
+        assert _head_settings(ours) == _head_settings(stock)
+    with pytest.raises(ValueError, match="bbox_reg_weights"):
+        paper_faster_rcnn(backbone, TORCHVISION, bbox_reg_weights=(1.0, 1.0, 1.0, 1.0), **parts)

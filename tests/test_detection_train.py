@@ -82,9 +82,14 @@ def test_config_validates_and_roundtrips(tmp_path):
     assert TrainConfig(data="d", out="o", box_losses=custom.losses).losses == custom.losses
     for bad, match in ((dict(iters=0), "iters must be an int >= 1"), (dict(model="yolo"), "model must be one of"),
                        (dict(lr_steps=(0.9, 0.5)), "lr_steps must be increasing"),
-                       (dict(device="gpu"), "device must be one of"), (dict(preset="nope"), "unknown preset .nope.; valid presets")):
+                       (dict(device="gpu"), "device must be one of"), (dict(preset="nope"), "unknown preset .nope.; valid presets"),
+                       (dict(backbone_weights="imagenet"), "the 'lab' model has no ImageNet weights"),
+                       (dict(backbone_weights=""), "backbone_weights must be")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(data="d", out="o", **bad)
+    vgg = TrainConfig(data="d", out="o", model="vgg16", backbone_weights="imagenet")
+    assert TrainConfig.from_dict(json.loads(json.dumps(vgg.to_dict()))) == vgg
+    assert TrainConfig(data="d", out="o").backbone_weights == "none"
     with pytest.raises(ValueError, match="unknown training-config keys"):
         TrainConfig.from_dict({"data": "d", "out": "o", "epochs": 3})
     with pytest.raises(FileNotFoundError, match="no config.json"):
@@ -237,6 +242,30 @@ def test_cli_refuses_bad_requests(killed_and_resumed, tiny_data, capsys):
     if not torch.cuda.is_available():
         assert main(["train", "--data", str(tiny_data), "--out", str(cut.parent / "gpu"), "--device", "cuda"]) == 2
         assert "no usable CUDA device" in capsys.readouterr().err
+
+
+def test_cli_train_starts_the_backbone_from_a_state_dict(tiny_data, tmp_path, capsys, monkeypatch):
+    """--backbone-weights PATH: the run records the absolute path and trains from that backbone (lr 0: the weights
+    in the checkpoint are still the file's); --backbone-weights imagenet for the lab model is refused."""
+    from labkit.__main__ import main
+    from labkit.detection.backbones import LabBackbone
+
+    torch.manual_seed(5)
+    source = LabBackbone().state_dict()
+    torch.save(source, tmp_path / "backbone.pt")
+    monkeypatch.chdir(tmp_path)
+    common = ["--data", str(tiny_data), "--iters", "1", "--batch-size", "2", "--image-size", "64", "--lr", "0",
+              "--warmup-iters", "0", "--device", "cpu", "--no-eval", "--no-progress"]
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--backbone-weights", "backbone.pt", *common]) == 0
+    assert read_config(out).backbone_weights == str((tmp_path / "backbone.pt").resolve())
+    model = final_state(out)["model"]
+    for key, value in source.items():
+        if key.endswith(".weight"):  # conv and batch-norm weights (running statistics move in a training step)
+            assert torch.equal(model[f"backbone.{key}"], value), key
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path / "imagenet"), "--backbone-weights", "imagenet", *common]) == 2
+    assert "the 'lab' model has no ImageNet weights" in capsys.readouterr().err
 
 
 def test_ddp_two_processes_gloo(tiny_data, tmp_path):

@@ -140,10 +140,13 @@ def test_coco_configs_construct(name, tmp_path):
         assert (config.model, config.iters, config.batch_size, config.lr) == ("vgg16", 490_000, 1, 0.001)
         assert round(config.lr_steps[0] * config.iters) == 350_000  # py-faster-rcnn's step
         assert (config.train_split, config.val_split, config.image_size) == ("train2014", "val2014", 600)
+        assert config.backbone_weights == "imagenet"  # the paper's Faster R-CNN starts VGG-16 from ImageNet
         assert config.losses == arm.box_losses and config.seed == seed
         assert Path(config.out) == tmp_path / "runs" / arm.name / f"seed{seed}"
     with pytest.raises(ValueError, match="data"):
         E.train_configs(exp, "coco", [0], tmp_path)
+    assert "ImageNet" in E.SCALES["coco"].description
+    assert {E.SCALES[s].backbone_weights for s in ("smoke", "lab")} == {"none"}  # the lab model trains from scratch
 
 
 def test_paper_tables_are_the_papers():

@@ -5,7 +5,8 @@ Modules, each one job, lowest first:
 - :mod:`.synthetic`, :mod:`.voc`, :mod:`.data` — the synthetic shapes dataset; COCO/VOC datasets, loading, the flip;
 - :mod:`.losses` — box-loss configuration (a :class:`labkit.interpret.StageSettings` + form + size target),
   loss forms, box coders;
-- :mod:`.roi_align`, :mod:`.model` — the fast RoI pooler and the model builders;
+- :mod:`.roi_align`, :mod:`.backbones`, :mod:`.model` — the fast RoI pooler, the backbones and their starting
+  weights (none, ImageNet, a local file), the model builders;
 - :mod:`.runs`, :mod:`.config` — the device, a run directory (checkpoints, log) and its configuration;
 - :mod:`.cocoeval`, :mod:`.localization`, :mod:`.evaluate` — COCO evaluation and the localization error;
 - :mod:`.engine` — the training loop;

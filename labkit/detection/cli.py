@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from labkit.detection.backbones import BACKBONE_WEIGHTS
 from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.data import load_dataset
 from labkit.detection.engine import NonFiniteLossError, rank_and_world, train
@@ -61,6 +62,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-split", default=d["train_split"])
     parser.add_argument("--val-split", default=d["val_split"])
     parser.add_argument("--weights", default=None, help="local state dict to start from (torch.load weights_only)")
+    parser.add_argument("--backbone-weights", default=d["backbone_weights"], metavar="{none,imagenet,PATH}",
+                        help="the backbone's start: none (random), imagenet (torchvision's ImageNet weights, "
+                             "downloaded once into the torch hub cache, $TORCH_HOME/hub/checkpoints) or a local "
+                             "state dict (default: %(default)s)")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every N iterations (0: off)")
     parser.add_argument("--threads", type=int, default=None,
@@ -92,6 +97,7 @@ def _train_run(args: argparse.Namespace) -> int:
             lr=args.lr, warmup_iters=args.warmup_iters, image_size=args.image_size, seed=args.seed,
             device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every,
             train_split=args.train_split, val_split=args.val_split or None, weights=args.weights,
+            backbone_weights=_backbone_weights(args.backbone_weights),
             evaluate=not args.no_eval, eval_every=args.eval_every)
     run_dir = train(config, resume=args.resume, progress=not args.no_progress)
     if rank_and_world()[0] == 0:
@@ -102,6 +108,10 @@ def _train_run(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir}")
     return 0
 
+
+def _backbone_weights(value: str) -> str:
+    # a path is stored absolute, like --data: the run directory then says which file it started from
+    return value if value in BACKBONE_WEIGHTS else str(Path(value).resolve())
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from labkit.detection.backbones import NONE, check_backbone_weights
 from labkit.detection.losses import LOG, LOSS_FORMS, SIZE_TARGETS, BoxLosses, from_preset
 from labkit.detection.model import MODEL_NAMES
 from labkit.detection.runs import DEVICES
@@ -53,7 +54,10 @@ class TrainConfig:
     log_every: int = 10
     train_split: str = "train"
     val_split: str | None = "val"
-    weights: str | None = None
+    weights: str | None = None  # a whole-model state dict to start from (replaces every parameter)
+    # the backbone's start: "none", "imagenet" (torchvision's weights API, torch hub cache) or a state dict path
+    # (labkit.detection.backbones); also sets the pretrained layout (fixed layers), kept on resume and evaluation
+    backbone_weights: str = NONE
     evaluate: bool = True
     eval_every: int = 0  # also evaluate on val_split every this many iterations (0: only at the end)
     extra: Mapping[str, Any] = field(default_factory=dict)  # free-form notes (e.g. the experiment that made the run)
@@ -75,6 +79,7 @@ class TrainConfig:
         object.__setattr__(self, "lr_steps", steps)
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got model={self.model!r}")
+        object.__setattr__(self, "backbone_weights", check_backbone_weights(self.model, self.backbone_weights))
         if self.loss_form is not None and self.loss_form not in LOSS_FORMS:
             raise ValueError(f"loss_form must be one of {LOSS_FORMS}, got loss_form={self.loss_form!r}")
         if self.size_target not in SIZE_TARGETS:

@@ -196,10 +196,10 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
         if len(dataset) < config.batch_size:
             raise ValueError(f"batch_size ({config.batch_size}) exceeds the {len(dataset)} training images")
         torch.manual_seed(config.seed * 1_000 + rank)
-        model = build_model(config.model, len(dataset.categories) + 1, config.losses,
-                            image_size=config.image_size, weights=config.weights if state is None else None)
-        if state is not None:
-            model.load_state_dict(state["model"])
+        # on resume the checkpoint replaces every parameter: no backbone file is read, its layout is kept
+        model = build_model(config.model, len(dataset.categories) + 1, config.losses, image_size=config.image_size,
+                            weights=config.weights if state is None else state["model"],
+                            backbone_weights=config.backbone_weights)
         cuda = device.type == "cuda"
         model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None) \

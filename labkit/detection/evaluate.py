@@ -94,7 +94,7 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "a
     dev = resolve_device(device)
     dataset = load_dataset(config.data, split=split)
     model = build_model(config.model, len(dataset.categories) + 1, config.losses, image_size=config.image_size,
-                        weights=checkpoint)
+                        weights=checkpoint, backbone_weights=config.backbone_weights)
     metrics = evaluate(model.to(dev), dataset, device=dev, batch_size=batch_size, progress=progress)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     metrics.update(split=split, checkpoint=checkpoint.name, iteration=int(state["iteration"]))

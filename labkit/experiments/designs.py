@@ -69,7 +69,8 @@ class Scale:
     """How big one run is. ``synthetic`` holds :func:`labkit.detection.synthetic.generate_synthetic` settings
     (None: a dataset root must be given, as for COCO). Training numbers map onto
     :class:`labkit.detection.config.TrainConfig`. ``label_noises`` (b₁) and ``label_scales`` (α·σ, in anchor
-    sizes) are the noise study's grid at this scale; ``seeds`` the default number of seeds."""
+    sizes) are the noise study's grid at this scale; ``seeds`` the default number of seeds. ``backbone_weights``:
+    where the backbone starts (``"none"``, ``"imagenet"`` or a state dict path; :mod:`labkit.detection.backbones`)."""
 
     name: str
     description: str
@@ -89,13 +90,14 @@ class Scale:
     label_noises: tuple[float, ...] = (0.0, 0.025, 0.05, 0.1, 0.2)
     label_scales: tuple[Fraction, ...] = tuple(Fraction(1, d) for d in (80, 40, 20, 10, 5))
     min_seeds: int = 1  # the lab scale reports intervals, so it needs >= 3
+    backbone_weights: str = "none"
 
     def training(self) -> dict[str, Any]:
         """The :class:`TrainConfig` fields this scale sets."""
         return dict(model=self.model, iters=self.iters, batch_size=self.batch_size, lr=self.lr,
                     warmup_iters=self.warmup_iters, image_size=self.image_size, lr_steps=self.lr_steps,
                     weight_decay=self.weight_decay, train_split=self.train_split, val_split=self.val_split,
-                    checkpoint_every=min(self.checkpoint_every, self.iters))
+                    checkpoint_every=min(self.checkpoint_every, self.iters), backbone_weights=self.backbone_weights)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items()}
@@ -126,14 +128,17 @@ SCALES: dict[str, Scale] = {
     ),
     # py-faster-rcnn's COCO schedule, which Section 6 uses: VGG-16, one image per iteration, SGD at lr 0.001
     # (momentum 0.9, weight decay 5e-4), ×0.1 after 350k of 490k iterations, 600 px shorter side; train on
-    # COCO 2014 train, test on COCO 2014 val. Warm-up is torchvision's addition (py-faster-rcnn had none).
+    # COCO 2014 train, test on COCO 2014 val. Warm-up is torchvision's addition (py-faster-rcnn had none). VGG-16
+    # starts from ImageNet, conv1–conv2 fixed, as py-faster-rcnn's default configuration does.
     "coco": Scale(
         name="coco",
-        description="the paper's COCO 2014 schedule (VGG-16, 490k iterations of one image, lr 0.001 dropped "
-                    "×0.1 at 350k); for GPUs. Needs --data pointing at a COCO 2014 root.",
+        description="the paper's COCO 2014 schedule (VGG-16 started from torchvision's ImageNet weights as the "
+                    "paper's Faster R-CNN is, conv1–conv2 fixed; 490k iterations of one image, lr 0.001 dropped "
+                    "×0.1 at 350k); for GPUs. Needs --data pointing at a COCO 2014 root; the ImageNet file is "
+                    "downloaded once into the torch hub cache ($TORCH_HOME/hub/checkpoints).",
         model="vgg16", iters=490_000, batch_size=1, lr=0.001, warmup_iters=0, image_size=600, seeds=1,
         synthetic=None, train_split="train2014", val_split="val2014", lr_steps=(350_000 / 490_000,),
-        weight_decay=5e-4, checkpoint_every=10_000, label_noises=(), label_scales=(),
+        weight_decay=5e-4, checkpoint_every=10_000, label_noises=(), label_scales=(), backbone_weights="imagenet",
     ),
 }
 
