@@ -217,6 +217,9 @@ def test_resume_after_sigkill_gives_the_same_weights(killed_and_resumed):
     assert [r["iteration"] for r in log_b] == [1, 2, 3, 4]
     assert [r["loss"] for r in log_a] == [r["loss"] for r in log_b]
     assert json.loads((cut / "config.json").read_text())["box_losses"]["rpn"]["lam"] == "1/4"
+    record = json.loads((cut / "provenance.json").read_text())  # made once, resumed once, both recorded
+    assert len(record["resumed"]) == 1 and record["created"]["git_commit"] == record["resumed"][0]["git_commit"]
+    assert json.loads((whole / "provenance.json").read_text())["resumed"] == []
     assert b["config"]["preset"] == "proposed"
 
 

@@ -15,7 +15,9 @@ from scipy import stats as scipy_stats
 
 matplotlib.use("Agg")
 
+import labkit  # noqa: E402
 from labkit import experiments as E  # noqa: E402
+from labkit import provenance  # noqa: E402
 from labkit.detection import engine  # noqa: E402
 from labkit.experiments import runner  # noqa: E402
 from labkit.stats import Summary, mean_ci  # noqa: E402
@@ -348,9 +350,30 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run with the same config must be reused, not retrained")
 
+    # every run directory records the commit that made it; results.json lists each row's own commit
+    head = provenance.git_state()["git_commit"]
+    for row in data["runs"]:
+        record = json.loads((Path(row["run_dir"]) / "provenance.json").read_text())
+        assert record["created"]["git_commit"] == row["git_commit"] == head and record["resumed"] == []
+        assert record["created"]["labkit"] == labkit.__version__ and "experiment" in record["created"]["command"]
+        assert row["reused"] is False
+
     monkeypatch.setattr(runner, "train", no_training)
     again = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
     assert [r["AP75"] for r in again.rows] == [r["AP75"] for r in E.load_results(out).rows]
+    assert all(r["reused"] and r["git_commit"] == head for r in again.rows)
+
+    # made by another commit: not reused by default (train would be called), reused with reuse="any" and recorded
+    first = Path(again.rows[0]["run_dir"]) / "provenance.json"
+    record = json.loads(first.read_text())
+    first.write_text(json.dumps({**record, "created": {**record["created"], "git_commit": "f" * 40}}))
+    with pytest.raises(AssertionError, match="must be reused"):
+        E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
+    mixed = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False, reuse="any")
+    assert [r["git_commit"] for r in mixed.rows] == ["f" * 40, head] and all(r["reused"] for r in mixed.rows)
+    with pytest.raises(ValueError, match="reuse must be one of"):
+        E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False, reuse=True)
+    first.write_text(json.dumps(record))
 
     # a run finished before the localization metrics existed is evaluated again from its checkpoint, not retrained,
     # and gets the same COCO numbers; a results.json of that time still loads (the new metrics undefined)

@@ -26,8 +26,8 @@ from labkit.detection.config import TrainConfig
 from labkit.detection.data import hflip, load_dataset, make_loader
 from labkit.detection.evaluate import evaluate
 from labkit.detection.model import build_model
-from labkit.detection.runs import (append_log, checkpoint_dir, latest_checkpoint, read_log, resolve_device,
-                                   rewrite_log, save_checkpoint)
+from labkit.detection.runs import (append_log, checkpoint_dir, latest_checkpoint, read_log, record_provenance,
+                                   resolve_device, rewrite_log, save_checkpoint)
 
 __all__ = [
     "NonFiniteLossError",
@@ -218,6 +218,7 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
         if rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json(run_dir / "config.json", config.to_dict())
+            record_provenance(run_dir, str(device), resumed=state is not None)
             rewrite_log(log_path, read_log(log_path, start))
 
         # the loader has its own generator: one drawing its base seed from the global RNG would shift it on resume

@@ -1,6 +1,7 @@
 """Where a training run lives: the device it runs on, and its run directory's checkpoints and log.
 
-A run directory holds ``config.json`` (:mod:`labkit.detection.config`), ``log.jsonl`` (one JSON record per logged
+A run directory holds ``config.json`` (:mod:`labkit.detection.config`), ``provenance.json`` (the commit, dirty
+flag, labkit version and command that made it, and each resumption: :mod:`labkit.provenance`), ``log.jsonl`` (one JSON record per logged
 iteration), ``checkpoints/iter_*.pt`` (model, optimizer, iteration, RNG states and the config) and, after
 evaluation, ``metrics.json``. Every file is written atomically (:mod:`labkit._io`). Both the training loop
 (:mod:`labkit.detection.engine`) and evaluation (:mod:`labkit.detection.evaluate`) stand on this module.
@@ -14,7 +15,8 @@ from typing import Any
 
 import torch
 
-from labkit._io import write_atomic
+from labkit._io import write_atomic, write_json
+from labkit.provenance import describe
 
 __all__ = [
     "DEVICES",
@@ -26,7 +28,12 @@ __all__ = [
     "read_log",
     "append_log",
     "rewrite_log",
+    "PROVENANCE_FILE",
+    "record_provenance",
+    "read_provenance",
 ]
+
+PROVENANCE_FILE = "provenance.json"
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -96,3 +103,26 @@ def append_log(path: str | Path, record: Record) -> None:
 def rewrite_log(path: str | Path, records: list[Record]) -> None:
     """Replace the log by ``records``, atomically (on resume: the records up to the checkpoint)."""
     write_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# provenance: which code made the run
+# ---------------------------------------------------------------------------------------------------------------
+def record_provenance(run_dir: str | Path, device: str, resumed: bool) -> dict[str, Any]:
+    """Write ``provenance.json``: ``{"created": <labkit.provenance.describe>, "resumed": [<describe>, …]}``. A new
+    run starts the record; a resumed one appends to it (a run finished across two commits says so)."""
+    path = Path(run_dir) / PROVENANCE_FILE
+    now = describe(device)
+    record = read_provenance(run_dir) if resumed else None
+    record = {"created": now, "resumed": []} if record is None else {**record,
+                                                                     "resumed": [*record.get("resumed", []), now]}
+    write_json(path, record)
+    return record
+
+
+def read_provenance(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``provenance.json``, or None for a run made before runs recorded it (or an unreadable file)."""
+    try:
+        return json.loads((Path(run_dir) / PROVENANCE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

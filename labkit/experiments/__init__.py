@@ -35,13 +35,13 @@ from labkit.experiments.display import (LossCurve, ResultTable, arms_table, best
                                         summary_table)
 from labkit.experiments.results import (RUN_COLUMNS, SUMMARY_COLUMNS, Results, load_results, measured_results,
                                         write_results)
-from labkit.experiments.runner import provenance, run_experiment, train_configs
+from labkit.experiments.runner import REUSE_CHOICES, run_experiment, train_configs
 
 __all__ = [
     "EXPERIMENT_NAMES", "METRICS", "COCO_METRICS", "LOCALIZATION_METRICS", "LOWER_IS_BETTER", "SCALE_NAMES",
     "SCALES", "PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLES", "NOISE_BASE_PRESET", "Scale", "Arm",
     "Experiment", "table3", "table4", "table5", "noise_study", "build_experiment",
-    "train_configs", "run_experiment", "provenance",
+    "train_configs", "run_experiment", "REUSE_CHOICES",
     "Results", "RUN_COLUMNS", "SUMMARY_COLUMNS", "write_results", "load_results", "measured_results",
     "best_label_scales", "matched_label_scale", "paired_differences",
     "ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table", "paired_table",

@@ -25,7 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/<experiment>-<scale>)")
     parser.add_argument("--data", type=Path, default=None, help="dataset root (required for --scale coco)")
-    parser.add_argument("--no-reuse", action="store_true", help="retrain runs that already have metrics (use a fresh --out)")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--no-reuse", action="store_true",
+                       help="retrain runs that already have metrics (default: reuse those made by this commit)")
+    reuse.add_argument("--reuse-any", action="store_true",
+                       help="also reuse finished runs made by other commits (each row records its own commit)")
     parser.add_argument("--label-noises", type=float, nargs="+", default=None, metavar="B1",
                         help="noise study only: injected label noise b1 values (default: the scale's grid)")
     parser.add_argument("--label-scales", nargs="+", default=None, metavar="ALPHA_SIGMA",
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         results = run_experiment(experiment, scale=args.scale, seeds=args.seeds, out=out, device=args.device,
-                                 data=args.data, progress=True, reuse=not args.no_reuse)
+                                 data=args.data, progress=True,
+                                 reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
     except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:  # bad input: say what, without a traceback
         raise SystemExit(f"experiment: {exc}") from None
     print(summary_table(results).to_text())

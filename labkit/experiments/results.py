@@ -24,7 +24,7 @@ __all__ = ["RESULT_FILES", "RUN_COLUMNS", "SUMMARY_COLUMNS", "OK", "DIVERGED", "
 
 RESULT_FILES = ("runs.csv", "summary.csv", "results.json")
 RUN_COLUMNS = ("experiment", "arm", "label", "seed", "label_noise", "label_scale", "status", *METRICS,
-               "train_seconds", "run_dir")
+               "train_seconds", "run_dir", "git_commit", "git_dirty", "reused")
 SUMMARY_COLUMNS = ("experiment", "arm", "label", "label_noise", "label_scale", "n_seeds", "n_failed",
                    *(f"{m}_{part}" for m in METRICS for part in ("mean", "ci95", "low", "high")))
 
@@ -74,7 +74,8 @@ def write_results(results: Results, out: str | os.PathLike) -> tuple[Path, ...]:
     def cell(v: Any) -> Any:
         return "" if v is None else v
 
-    runs = _csv_text(RUN_COLUMNS, ([cell(r[c]) for c in RUN_COLUMNS] for r in results.rows))
+    # rows of runs made before runs recorded their commit have no git_commit / git_dirty / reused: blank cells
+    runs = _csv_text(RUN_COLUMNS, ([cell(r.get(c)) for c in RUN_COLUMNS] for r in results.rows))
     summary_rows = []
     for s in results.summary:
         row = [cell(s[c]) for c in SUMMARY_COLUMNS[:7]]

@@ -1,10 +1,12 @@
 """The runner: from an experiment's arms to trained, evaluated runs and the result files.
 
 :func:`train_configs` turns every (arm, seed) into a :class:`~labkit.detection.config.TrainConfig`;
-:func:`run_experiment` prepares the data, trains and evaluates each run, records :func:`provenance` and writes the
-result files (:mod:`labkit.experiments.results`). A run directory that already holds metrics for the same config is
-reused, and an interrupted one resumes from its checkpoint, so a long lab-scale experiment can be stopped and
-restarted with the same command.
+:func:`run_experiment` prepares the data, trains and evaluates each run and writes the result files
+(:mod:`labkit.experiments.results`) with :func:`labkit.provenance.describe` of the whole experiment and each row's
+own commit (from its run directory's ``provenance.json``). A run directory that already holds metrics for the same
+config, made by the checked-out commit, is reused (``reuse="any"`` reuses other commits' runs too, and the rows say
+so); an interrupted one resumes from its checkpoint, so a long lab-scale experiment can be stopped and restarted with
+the same command.
 
 Cost (2-core CPU, no GPU, measured on a machine shared with other jobs): a smoke run takes seconds. A lab run
 (300 iterations of 8 images at 160 px, then evaluation on 200 images) took 1.5 minutes with the cores free and
@@ -14,29 +16,27 @@ in ``results/table3-lab``. Tables 4 and 5 have 2 × 3 runs; the noise study's de
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import torch
-import torchvision
-
 from labkit.detection.config import TrainConfig
 from labkit.detection.engine import NonFiniteLossError, train
 from labkit.detection.evaluate import evaluate_run
-from labkit.detection.runs import latest_checkpoint, resolve_device
+from labkit.detection.runs import latest_checkpoint, read_provenance, resolve_device
 from labkit.detection.synthetic import ensure_synthetic
 from labkit.experiments.analysis import summarise
 from labkit.experiments.designs import (COCO_METRICS, EXPERIMENT_NAMES, METRICS, Arm, Experiment, Scale,
                                         build_experiment, resolve_scale)
 from labkit.experiments.results import DIVERGED, OK, Results, write_results
+from labkit.provenance import describe, git_state, same_code
 
-__all__ = ["train_configs", "run_experiment", "provenance"]
+__all__ = ["REUSE_CHOICES", "train_configs", "run_experiment"]
+
+#: run_experiment's ``reuse``: finished runs made by the checked-out commit, by any commit, or none
+REUSE_CHOICES = ("same-commit", "any", "never")
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: labkit/experiments/runner.py -> .
 
@@ -84,42 +84,14 @@ def train_configs(experiment: Experiment, scale: str | Scale, seeds: Sequence[in
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# provenance
-# ---------------------------------------------------------------------------------------------------------------
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def provenance(device: str) -> dict[str, Any]:
-    """Where and when results were made: git commit (and whether the tree had changes), device, date, versions."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "git_commit": _git("rev-parse", "HEAD") or "unknown (not a git checkout)",
-        "git_dirty": None if status is None else bool(status),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": device,
-        "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else
-        (platform.processor() or platform.machine()),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "platform": platform.platform(),
-        "command": " ".join(sys.argv),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------------------------------
-def _reusable(config: TrainConfig) -> Mapping[str, Any] | None:
-    """The metrics of a finished run with exactly this config (so an interrupted experiment resumes), else None."""
+def _reusable(config: TrainConfig, any_commit: bool, now: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The metrics of a finished run with exactly this config (so an interrupted experiment resumes), made by the
+    checked-out commit (``now``) unless ``any_commit``; else None."""
     run_dir = Path(config.out)
+    if not any_commit and not same_code((read_provenance(run_dir) or {}).get("created"), now):
+        return None
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -146,7 +118,7 @@ def run_experiment(
     data: str | os.PathLike | None = None,
     progress: bool = True,
     callback: Callable[..., Any] | None = None,
-    reuse: bool = True,
+    reuse: str = "same-commit",
 ) -> Results:
     """Train and evaluate every arm of ``experiment`` for each seed at ``scale``, then write ``out/runs.csv``,
     ``out/summary.csv`` and ``out/results.json``.
@@ -156,8 +128,12 @@ def run_experiment(
     ``callback``: passed to :func:`labkit.detection.engine.train` with the run's name added to each record as
     ``"run"`` (a live loss curve in a notebook, :class:`~labkit.experiments.display.LossCurve`); its ``close()``,
     if any, is called at the end.
-    ``reuse``: a run directory that already holds metrics for the same config is read, not retrained.
+    ``reuse``: ``"same-commit"`` — a run directory that already holds metrics for the same config, made by the
+    checked-out commit, is read, not retrained; ``"any"`` — whatever commit made it (each row records its own
+    commit and whether it was reused); ``"never"`` — retrain every run.
     """
+    if reuse not in REUSE_CHOICES:
+        raise ValueError(f"reuse must be one of {', '.join(REUSE_CHOICES)}, got reuse={reuse!r}")
     sc = resolve_scale(scale)
     exp = build_experiment(experiment, sc) if isinstance(experiment, str) else experiment
     if not isinstance(exp, Experiment):
@@ -169,14 +145,16 @@ def run_experiment(
     out = Path(out).resolve()  # run configs hold absolute paths, so a rerun from another folder still matches
     dev = str(resolve_device(device))
     plan = train_configs(exp, sc, seed_list, out, device=device, data=data)
+    now = git_state()
     rows = []
     for arm, seed, config in plan:
         if sc.synthetic is not None and data is None:
             ensure_synthetic(Path(config.data), **dict(sc.synthetic), label_noise=float(arm.label_noise))
-        metrics, status = _reusable(config) if reuse else None, OK
+        metrics = None if reuse == "never" else _reusable(config, reuse == "any", now)
+        status, reused = OK, metrics is not None
         if metrics is None:
             # an interrupted run continues from its checkpoint (train refuses a different config there)
-            resume = reuse and latest_checkpoint(config.out) is not None
+            resume = reuse != "never" and latest_checkpoint(config.out) is not None
             tagged = None if callback is None else _tagged(callback, f"{arm.name}/seed{seed}")
             try:
                 run_dir = Path(train(config, resume=resume, progress=progress, callback=tagged))
@@ -188,13 +166,20 @@ def run_experiment(
                      "label_noise": arm.label_noise,
                      "label_scale": None if arm.label_scale is None else str(arm.label_scale), "status": status,
                      **{m: None if metrics.get(m) is None else float(metrics[m]) for m in METRICS},
-                     "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out))})
+                     "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out)),
+                     **_run_commit(Path(config.out)), "reused": reused})
     if callable(getattr(callback, "close", None)):
         callback.close()  # e.g. LossCurve: draw the finished curves
-    results = Results(experiment=exp.to_dict(), scale=sc.to_dict(), provenance=provenance(dev), rows=tuple(rows),
+    results = Results(experiment=exp.to_dict(), scale=sc.to_dict(), provenance=describe(dev), rows=tuple(rows),
                       summary=summarise(exp, rows), out=out, configs=tuple(c.to_dict() for _, _, c in plan))
     write_results(results, out)
     return results
+
+
+def _run_commit(run_dir: Path) -> dict[str, Any]:
+    """The commit that made the run (and whether its tree was dirty), from its ``provenance.json``."""
+    created = (read_provenance(run_dir) or {}).get("created", {})
+    return {"git_commit": created.get("git_commit"), "git_dirty": created.get("git_dirty")}
 
 
 def _tagged(callback: Callable[[dict], Any], run: str) -> Callable[[dict], Any]:
