@@ -84,6 +84,23 @@ def test_config_rejects_bad_values(numbers, options, match):
         dl.resolve_box_losses(3.0)
 
 
+def test_normaliser_roundtrips_defaults_for_old_configs_and_is_rpn_only():
+    cfg = BoxLossConfig(StageSettings(10, 1, 1, 1, 1, 1), form="paper", normaliser="locations")
+    assert cfg.to_dict()["normaliser"] == "locations" and BoxLossConfig.from_dict(cfg.to_dict()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k != "normaliser"}  # a run config written before it existed
+    assert BoxLossConfig.from_dict(old).normaliser == "sampled" == BoxLossConfig(cfg.settings).normaliser
+    losses = dl.from_preset("published", rpn_normaliser="locations")
+    assert (losses.rpn.normaliser, losses.detection.normaliser) == ("locations", "sampled")
+    assert BoxLosses.from_dict(losses.to_dict()) == losses
+    with pytest.raises(ValueError, match="unknown normaliser 'images'; valid normalisers: sampled, locations"):
+        BoxLossConfig(cfg.settings, normaliser="images")
+    with pytest.raises(ValueError, match="detection: normaliser 'locations' .* applies to the RPN only"):
+        BoxLosses(rpn=cfg, detection=cfg)
+    with pytest.raises(ValueError, match="applies to the RPN only"):
+        PaperRoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, score_thresh=0.05, nms_thresh=0.5,
+                      detections_per_img=100, box_loss=cfg)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # box coders: targets by hand
 # ---------------------------------------------------------------------------------------------------------------
@@ -231,6 +248,88 @@ def test_implemented_rpn_equals_torchvision_loss():
     got = ours.compute_loss(objectness, deltas, labels, regression)
     torch.testing.assert_close(got[0], want[0])
     torch.testing.assert_close(got[1], want[1])
+
+
+class CountingSampler:
+    """A fg/bg sampler that records how many anchors it sampled over the batch."""
+
+    def __init__(self, sampler):
+        self.sampler, self.count = sampler, None
+
+    def __call__(self, labels):
+        pos, neg = self.sampler(labels)
+        self.count = int(sum(p.sum() + n.sum() for p, n in zip(pos, neg)))
+        return pos, neg
+
+
+def _rpn_losses(rpn, images, features, targets):
+    rpn.fg_bg_sampler = CountingSampler(rpn.fg_bg_sampler)
+    rpn.train()
+    torch.manual_seed(11)  # the sampler draws from the global generator
+    _, losses = rpn(images, features, targets)
+    return losses, rpn.fg_bg_sampler.count
+
+
+def test_rpn_locations_normaliser_by_hand():
+    """Two feature levels (16×16 and 8×8), 3 anchors per location, a batch of N = 2 images: normaliser
+    "locations" divides the same Σ box loss by N·Σ H·W = 2·(256 + 64) = 640 instead of the 2·256 sampled anchors."""
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+    from torchvision.models.detection.rpn import RPNHead
+
+    gen = torch.Generator().manual_seed(0)
+    features = {"0": torch.randn(2, 4, 16, 16, generator=gen, dtype=torch.float64),
+                "1": torch.randn(2, 4, 8, 8, generator=gen, dtype=torch.float64)}
+    images = ImageList(torch.zeros(2, 3, 64, 64, dtype=torch.float64), [(64, 64), (64, 64)])
+    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 30.0], [30.0, 30.0, 60.0, 62.0]], dtype=torch.float64)},
+               {"boxes": torch.tensor([[4.0, 4.0, 20.0, 36.0]], dtype=torch.float64)}]
+    torch.manual_seed(0)
+    head = RPNHead(4, 3).double()
+    losses = {}
+    for normaliser in ("sampled", "locations"):
+        cfg = BoxLossConfig(StageSettings(10, 1, 1, 1, 1, 1), form="paper", normaliser=normaliser)
+        anchors = AnchorGenerator(((16,), (32,)), ((0.5, 1.0, 2.0),) * 2)
+        rpn = PaperRPN(anchors, copy.deepcopy(head), 0.7, 0.3, 256, 0.5, dict(training=50, testing=50),
+                       dict(training=20, testing=20), 0.7, box_loss=cfg)
+        losses[normaliser] = _rpn_losses(rpn, images, features, targets)
+    (sampled, n_sampled), (located, _) = losses["sampled"], losses["locations"]
+    assert n_sampled == 2 * 256  # 256 per image: plenty of negatives on a 64 px image
+    n_locations = 2 * sum(f.shape[-2] * f.shape[-1] for f in features.values())
+    assert n_locations == 640 == rpn.anchor_locations([torch.zeros(960), torch.zeros(960)])
+    assert sampled["loss_rpn_box_reg"] > 0
+    torch.testing.assert_close(located["loss_rpn_box_reg"] * n_locations, sampled["loss_rpn_box_reg"] * n_sampled,
+                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(located["loss_objectness"], sampled["loss_objectness"], rtol=0, atol=0)
+    # torchvision's RPNHead predicts the same number of anchors at every level: anything else has no location count
+    rpn.anchor_generator = AnchorGenerator(((16,), (32,)), ((1.0,), (0.5, 2.0)))
+    with pytest.raises(ValueError, match="same number of anchors per location"):
+        rpn.anchor_locations([torch.zeros(960)])
+
+
+def test_lab_model_locations_normaliser_changes_only_the_rpn_box_loss():
+    """The whole lab detector with the Published RPN divided by its anchor locations: H·W of its one feature map per
+    image, read from the backbone's output; every other loss is unchanged."""
+    images, targets = tiny_batch()
+    images = [im.double() for im in images]
+    targets = [{"boxes": t["boxes"].double(), "labels": t["labels"]} for t in targets]
+    got = {}
+    for normaliser in ("sampled", "locations"):
+        torch.manual_seed(0)
+        model = build_model("lab", 3, dl.from_preset("published", rpn_normaliser=normaliser), image_size=64).double()
+        model.rpn.fg_bg_sampler = CountingSampler(model.rpn.fg_bg_sampler)
+        model.train()
+        torch.manual_seed(7)
+        got[normaliser] = (model(images, targets), model.rpn.fg_bg_sampler.count)
+    with torch.no_grad():
+        feature = model.backbone(model.transform(images)[0].tensors)
+    feature = feature["0"] if isinstance(feature, dict) else feature
+    n_locations = len(images) * feature.shape[-2] * feature.shape[-1]
+    assert n_locations == 2 * 8 * 8  # 64 px at stride 8
+    (sampled, n_sampled), (located, _) = got["sampled"], got["locations"]
+    torch.testing.assert_close(located["loss_rpn_box_reg"] * n_locations, sampled["loss_rpn_box_reg"] * n_sampled,
+                               rtol=1e-14, atol=0)
+    for key in ("loss_objectness", "loss_classifier", "loss_box_reg"):
+        torch.testing.assert_close(located[key], sampled[key], rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

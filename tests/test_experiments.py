@@ -71,7 +71,7 @@ def test_mean_ci_rejects_bad_input(values, confidence, match):
 # --------------------------------------------------------------------------------------------- experiments as data
 def test_table3_arms_are_table1_columns():
     arms = {a.name: a.box_losses for a in E.table3().arms}
-    assert list(arms) == ["published", "implemented", "proposed"]
+    assert list(arms) == ["published", "published_locations", "implemented", "proposed"]
     table1 = TABLE1  # the paper's Table 1 (tests/paper_tables.py)
     for name, (rpn, det) in table1.items():
         for stage, want in (("rpn", rpn), ("detection", det)):
@@ -80,6 +80,21 @@ def test_table3_arms_are_table1_columns():
             assert (s.lam, s.alpha, s.sigma_x, s.sigma_y, s.sigma_w, s.sigma_h) == want, (name, stage)
             assert c.size_target == "log"
     assert arms["published"].rpn.form == "paper" and arms["implemented"].rpn.form == "implementation"
+
+
+def test_table3_runs_published_with_either_rpn_normaliser():
+    """Published twice: its RPN box loss divided by the sampled anchors (torchvision's; Table 2's reading of λ = 10)
+    and by the anchor locations (the Faster R-CNN publication's N_reg); nothing else differs. The paper's Table 3 has
+    one Published row, and the paper table is unchanged by the extra arm."""
+    arms = {a.name: a for a in E.table3().arms}
+    sampled, located = arms["published"].box_losses, arms["published_locations"].box_losses
+    assert (sampled.rpn.normaliser, located.rpn.normaliser) == ("sampled", "locations")
+    assert located.detection == sampled.detection and located.detection.normaliser == "sampled"
+    assert located.rpn.settings == sampled.rpn.settings and located.rpn.form == sampled.rpn.form == "paper"
+    assert all(a.box_losses.rpn.normaliser == "sampled" for n, a in arms.items() if n != "published_locations")
+    assert arms["published_locations"].label == "Published (÷ locations)"
+    assert "÷ locations" in E.arms_table("table3").rows[1][1]
+    assert [r[0] for r in E.paper_table("table3").rows] == ["baseline", "published", "implemented", "proposed"]
 
 
 def test_table4_and_table5_change_one_thing():
@@ -457,7 +472,7 @@ def _execute(notebook: Path, out: Path) -> None:
 @pytest.mark.slow
 def test_notebook_05_runs_tables_3_to_5_in_smoke_mode(tmp_path):
     _execute(NOTEBOOKS / "05_faster_rcnn_experiments.ipynb", tmp_path)
-    for name, arms in (("table3", 3), ("table4", 2), ("table5", 2)):
+    for name, arms in (("table3", 4), ("table4", 2), ("table5", 2)):
         _check_result_files(tmp_path / name, name, arms)
 
 

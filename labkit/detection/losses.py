@@ -4,7 +4,7 @@ Each stage (the region proposal network, ``"rpn"``, and the detection head, ``"d
 t = (t_x, t_y, t_w, t_h) towards targets relative to its anchors (the RPN's anchors, the head's proposals):
 
 ======================  ============================================================================================
-paper                   here (:class:`BoxLossConfig`: ``settings.lam`` …, ``form``, ``size_target``)
+paper                   here (:class:`BoxLossConfig`: ``settings.lam`` …, ``form``, ``size_target``, ``normaliser``)
 ======================  ============================================================================================
 λ                       ``lam``: the loss weight
 α                       ``alpha``: the Huber transition point of H_α (eq. 5)
@@ -16,12 +16,22 @@ loss form               ``form``: ``"implementation"`` λ/α·H_α (eq. 37, what
                         (Table 4: H_α replaced by its upper bound of eq. 27, nothing else changed)
 size target             ``size_target``: ``"log"`` t_w* = log(w*/w_a) (eq. 43) or ``"linear"`` t_w* = w*/w_a − 1
                         (Appendix C, eqs. 93–94); likewise for h
+N_reg                   ``normaliser``: what the summed box loss is divided by. ``"sampled"`` (default; torchvision,
+                        py-faster-rcnn): the stage's sampled anchors or RoIs (256 anchors per image at the
+                        defaults). ``"locations"`` (RPN only): the number of anchor locations of the feature
+                        map(s): N_reg ≈ 2400 of eq. 1 of the Faster R-CNN publication, the normaliser its λ = 10
+                        was chosen with
 ======================  ============================================================================================
 
 By eq. 42 the implementation form reads as D_{ασ_x w_a, σ_x w_a/λ}(x̃ − x*) in pixels: the label-noise scale is
 ασ w_a and the prediction-noise scale σ w_a/λ (Table 2). Presets come from :data:`labkit.interpret.PRESETS`;
 the six numbers are a :class:`labkit.interpret.StageSettings` (the lab's one stage-settings type) and read back
 through :func:`labkit.interpret.stage_scales` with the config's form.
+
+The normaliser only rescales λ: λ·Σ/N_locations = (λ·N_sampled/N_locations)·Σ/N_sampled. The publication's
+λ = 10 over N_reg ≈ 2400 locations is therefore λ ≈ 10·256/2400 ≈ 1.07 in torchvision's (sampled) normalisation,
+close to the released implementation's λ = 1; Table 2 reads λ = 10 as if it were normalised like the sampled
+terms.
 """
 from __future__ import annotations
 
@@ -46,8 +56,12 @@ __all__ = [
     "LAPLACE_UPPER",
     "LOG",
     "LINEAR",
+    "SAMPLED",
+    "LOCATIONS",
+    "NORMALISERS",
     "BoxLossConfig",
     "BoxLosses",
+    "check_stage_normaliser",
     "from_preset",
     "resolve_box_losses",
     "box_regression_loss",
@@ -61,6 +75,10 @@ LOG = "log"  # eq. 43
 LINEAR = "linear"  # eqs. 93–94
 SIZE_TARGETS = (LOG, LINEAR)
 
+SAMPLED = "sampled"  # Σ box loss / #sampled anchors (RPN) or RoIs (head): torchvision's and py-faster-rcnn's
+LOCATIONS = "locations"  # Σ box loss / #anchor locations (RPN only): N_reg of the publication's eq. 1
+NORMALISERS = (SAMPLED, LOCATIONS)
+
 # torchvision's largest log size change (1000/16) bounds the decoded size ratio of either size target
 _MAX_SIZE_RATIO = 1000.0 / 16
 _MIN_SIZE_RATIO = 1e-3  # linear target: 1 + t_w/… can be ≤ 0; keep decoded boxes non-degenerate
@@ -69,17 +87,20 @@ _MIN_SIZE_RATIO = 1e-3  # linear target: 1 + t_w/… can be ≤ 0; keep decoded 
 @dataclass(frozen=True)
 class BoxLossConfig:
     """One stage's box-regression loss: its Table 1 numbers (a :class:`~labkit.interpret.StageSettings`), the loss
-    form and the size target. ``settings.lam`` = 0 switches the stage's box regression off."""
+    form, the size target and what the summed loss is divided by (``normaliser``: ``"sampled"`` or, for the RPN
+    only, ``"locations"``). ``settings.lam`` = 0 switches the stage's box regression off."""
 
     settings: StageSettings
     form: str = IMPLEMENTATION
     size_target: str = LOG
+    normaliser: str = SAMPLED
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, StageSettings):
             raise TypeError(f"settings must be a labkit.interpret.StageSettings, got {type(self.settings).__name__}")
         check_choice("form", self.form, LOSS_FORMS)
         check_choice("size_target", self.size_target, SIZE_TARGETS)
+        check_choice("normaliser", self.normaliser, NORMALISERS)
 
     @property
     def box_coder_weights(self) -> tuple[float, float, float, float]:
@@ -87,16 +108,18 @@ class BoxLossConfig:
         return tuple(float(1 / s) for s in self.settings.sigmas)
 
     def to_dict(self) -> dict[str, str]:
-        """JSON-ready: the six numbers as exact strings ("1/9"), form and size target as names."""
-        return {**self.settings.to_dict(), "form": self.form, "size_target": self.size_target}
+        """JSON-ready: the six numbers as exact strings ("1/9"), form, size target and normaliser as names."""
+        return {**self.settings.to_dict(), "form": self.form, "size_target": self.size_target,
+                "normaliser": self.normaliser}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BoxLossConfig":
         if not isinstance(data, Mapping):
             raise TypeError(f"a box-loss config must be a mapping, got {type(data).__name__}")
-        numbers = {k: v for k, v in data.items() if k not in ("form", "size_target")}
+        numbers = {k: v for k, v in data.items() if k not in ("form", "size_target", "normaliser")}
+        # configs written before the normaliser existed were normalised by the sampled anchors/RoIs
         return cls(StageSettings.from_dict(numbers), form=data.get("form", IMPLEMENTATION),
-                   size_target=data.get("size_target", LOG))
+                   size_target=data.get("size_target", LOG), normaliser=data.get("normaliser", SAMPLED))
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,7 @@ class BoxLosses:
         for stage in STAGES:
             if not isinstance(getattr(self, stage), BoxLossConfig):
                 raise TypeError(f"{stage} must be a BoxLossConfig, got {type(getattr(self, stage)).__name__}")
+        check_stage_normaliser("detection", self.detection)
 
     def stage(self, name: str) -> BoxLossConfig:
         return getattr(self, check_choice("stage", name, STAGES))
@@ -124,16 +148,29 @@ class BoxLosses:
         return cls(**{stage: BoxLossConfig.from_dict(data[stage]) for stage in STAGES})
 
 
-def from_preset(name: str, form: str | None = None, size_target: str = LOG) -> BoxLosses:
+def check_stage_normaliser(stage: str, config: BoxLossConfig) -> BoxLossConfig:
+    """``config`` if its normaliser suits ``stage``: anchor locations exist only for the RPN, whose anchors tile the
+    feature map; the detection head's RoIs are proposals, with no locations to count."""
+    if stage != "rpn" and config.normaliser == LOCATIONS:
+        raise ValueError(f"{stage}: normaliser 'locations' (the number of anchor locations of the feature map) "
+                         "applies to the RPN only; the detection head's box loss is divided by its sampled RoIs "
+                         "(normaliser 'sampled')")
+    return config
+
+
+def from_preset(name: str, form: str | None = None, size_target: str = LOG,
+                rpn_normaliser: str = SAMPLED) -> BoxLosses:
     """Both stages' configurations from the Table 1 column ``labkit.interpret.PRESETS[name]``.
 
     ``form=None`` keeps the preset's own reading (the published column is λ·H_α, ``"paper"``; the others
     ``"implementation"``); a form name, and ``size_target``, apply to both stages (Tables 4 and 5 swap them
-    everywhere at once).
+    everywhere at once). ``rpn_normaliser``: the RPN's box-loss normaliser (``"locations"``: divided by the
+    anchor locations, as eq. 1 of the Faster R-CNN publication does); the detection head's is always
+    ``"sampled"``.
     """
     preset = get_preset(name)
     form = preset.form if form is None else form
-    return BoxLosses(rpn=BoxLossConfig(preset.rpn, form, size_target),
+    return BoxLosses(rpn=BoxLossConfig(preset.rpn, form, size_target, rpn_normaliser),
                      detection=BoxLossConfig(preset.detection, form, size_target))
 
 

@@ -36,7 +36,8 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from labkit.detection.backbones import (NONE, check_backbone_weights, lab_backbone, read_state_dict,
                                         resnet50_fpn_backbone, vgg16_parts)
-from labkit.detection.losses import BoxLossConfig, box_regression_loss, make_box_coder, resolve_box_losses
+from labkit.detection.losses import (LOCATIONS, BoxLossConfig, box_regression_loss, check_stage_normaliser,
+                                     make_box_coder, resolve_box_losses)
 from labkit.detection.roi_align import FastMultiScaleRoIAlign
 
 __all__ = ["MODEL_NAMES", "DEFAULT_IMAGE_SIZE", "PaperRPN", "PaperRoIHeads", "paper_faster_rcnn", "model_parts",
@@ -62,8 +63,10 @@ class PaperRPN(RegionProposalNetwork):
     """torchvision's region proposal network with the ``rpn`` stage's box coder and box loss.
 
     ``compute_loss`` (torchvision's own seam, called from ``RegionProposalNetwork.forward``) samples anchors as
-    torchvision does and returns (objectness loss, Σ box loss / #sampled): eq. 37 (or its variants) summed over the
-    positive anchors, normalised like torchvision's smooth-L1 term."""
+    torchvision does and returns (objectness loss, Σ box loss / N): eq. 37 (or its variants) summed over the
+    positive sampled anchors. N (:meth:`box_loss_normaliser`) is the number of sampled anchors, as in torchvision's
+    smooth-L1 term, or with ``box_loss.normaliser == "locations"`` the number of anchor locations of the batch's
+    feature maps (N_reg of the Faster R-CNN publication's eq. 1)."""
 
     def __init__(self, *args: Any, box_loss: BoxLossConfig, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,15 +74,38 @@ class PaperRPN(RegionProposalNetwork):
         # RegionProposalNetwork takes no box-coder argument: it always builds BoxCoder((1, 1, 1, 1))
         self.box_coder = make_box_coder(box_loss)
 
+    def anchor_locations(self, labels: list[torch.Tensor]) -> int:
+        """Σ over the batch's images of its anchor locations: anchors per image / anchors per location, which is
+        Σ_levels H·W of the feature maps per image. Images of a batch share the padded size, so padding counts
+        (py-faster-rcnn trained one image per batch: there it is that image's H·W)."""
+        per_location = set(self.anchor_generator.num_anchors_per_location())
+        if len(per_location) != 1:  # torchvision's RPNHead predicts the same number at every level
+            raise ValueError(f"normaliser 'locations' needs the same number of anchors per location at every level, "
+                             f"got {self.anchor_generator.num_anchors_per_location()}")
+        (a,) = per_location
+        total = 0
+        for image_labels in labels:
+            anchors = image_labels.numel()
+            if anchors % a:
+                raise ValueError(f"{anchors} anchors are not a whole number of locations of {a} anchors each")
+            total += anchors // a
+        return total
+
+    def box_loss_normaliser(self, labels: list[torch.Tensor], sampled: int) -> int:
+        """What the summed box loss is divided by: ``sampled`` (the sampled anchors of the batch) or, for
+        normaliser ``"locations"``, :meth:`anchor_locations`."""
+        return self.anchor_locations(labels) if self.box_loss.normaliser == LOCATIONS else sampled
+
     def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
         sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
         sampled_pos = torch.where(torch.cat(sampled_pos, dim=0))[0]
         sampled_neg = torch.where(torch.cat(sampled_neg, dim=0))[0]
         sampled = torch.cat([sampled_pos, sampled_neg], dim=0)
+        normaliser = self.box_loss_normaliser(labels, sampled.numel())
         labels = torch.cat(labels, dim=0)
         regression_targets = torch.cat(regression_targets, dim=0)
         box_loss = _stage_box_loss(
-            pred_bbox_deltas[sampled_pos], regression_targets[sampled_pos], self.box_loss, sampled.numel()
+            pred_bbox_deltas[sampled_pos], regression_targets[sampled_pos], self.box_loss, normaliser
         )
         objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled])
         return objectness_loss, box_loss
@@ -92,6 +118,7 @@ class PaperRoIHeads(RoIHeads):
     torchvision's ``RoIHeads.forward`` itself."""
 
     def __init__(self, *args: Any, box_loss: BoxLossConfig, **kwargs: Any) -> None:
+        check_stage_normaliser("detection", box_loss)  # RoIs have no anchor locations to count
         super().__init__(*args, bbox_reg_weights=box_loss.box_coder_weights, **kwargs)
         self.box_loss = box_loss
         self.box_coder = make_box_coder(box_loss)  # the weights above, and the linear size target when chosen

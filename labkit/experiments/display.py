@@ -106,7 +106,8 @@ def measured_table(results_dir: str | os.PathLike, name: str, folder: str | None
 
 def _stage_text(config: BoxLossConfig) -> str:
     s = config.settings
-    return f"λ={s.lam} α={s.alpha} σ=({s.sigma_x}, {s.sigma_y}, {s.sigma_w}, {s.sigma_h})"
+    text = f"λ={s.lam} α={s.alpha} σ=({s.sigma_x}, {s.sigma_y}, {s.sigma_w}, {s.sigma_h})"
+    return text if config.normaliser == "sampled" else f"{text} ÷ {config.normaliser}"
 
 
 def arms_table(experiment: str | Experiment, scale: str | Scale = "smoke") -> ResultTable:
@@ -239,12 +240,22 @@ class LossCurve:
         return str(run) if len(self.keys) == 1 else f"{run}: {key}"
 
     def __call__(self, record: Mapping[str, Any]) -> None:
+        self._add(record)
+        if record["iteration"] % self.every == 0 or record["iteration"] == 1:
+            self.draw()
+
+    def _add(self, record: Mapping[str, Any]) -> None:
         for key in self.keys:
             its, values = self.curves.setdefault(self._label(record.get("run"), key), ([], []))
             its.append(record["iteration"])
             values.append(float(record.get(key, math.nan)))
-        if record["iteration"] % self.every == 0 or record["iteration"] == 1:
-            self.draw()
+
+    def replay(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Add a finished run's stored records (its ``log.jsonl``) and draw once: how
+        :func:`~labkit.experiments.runner.run_experiment` shows a reused run's curve."""
+        for record in records:
+            self._add(record)
+        self.draw()
 
     def figure(self) -> Figure:
         """The curves so far as a figure (total loss alone on a linear axis, several keys on a log axis)."""

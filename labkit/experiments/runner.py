@@ -10,7 +10,7 @@ the same command.
 
 Cost (2-core CPU, no GPU, measured on a machine shared with other jobs): a smoke run takes seconds. A lab run
 (300 iterations of 8 images at 160 px, then evaluation on 200 images) took 1.5 minutes with the cores free and
-up to 18 minutes when they were crowded; the committed lab Table 3 (3 arms × 3 seeds) took the wall time recorded
+up to 18 minutes when they were crowded; the committed lab Table 3 (its first 3 arms × 3 seeds) took the wall time recorded
 in ``results/table3-lab``. Tables 4 and 5 have 2 × 3 runs; the noise study's default lab grid 5 × 4 × 3 = 60 runs
 (narrow it with ``--label-noises``/``--label-scales``).
 """
@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from labkit.detection.config import TrainConfig
+from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.engine import NonFiniteLossError, train
 from labkit.detection.evaluate import evaluate_run
-from labkit.detection.runs import latest_checkpoint, read_provenance, resolve_device
+from labkit.detection.runs import latest_checkpoint, read_log, read_provenance, resolve_device
 from labkit.detection.synthetic import ensure_synthetic
 from labkit.experiments.analysis import summarise
 from labkit.experiments.designs import (COCO_METRICS, EXPERIMENT_NAMES, METRICS, Arm, Experiment, Scale,
@@ -93,13 +93,11 @@ def _reusable(config: TrainConfig, any_commit: bool, now: Mapping[str, Any]) -> 
     if not any_commit and not same_code((read_provenance(run_dir) or {}).get("created"), now):
         return None
     try:
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = read_config(run_dir)  # through TrainConfig: a config saved before a field existed gets its default
         metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, TypeError):  # missing, unreadable, not JSON, or no longer a valid config
         return None
-    wanted = json.loads(json.dumps(config.to_dict()))
-    same = {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in wanted.items() if k != "device"}
-    if not same or not all(m in metrics for m in COCO_METRICS):
+    if saved.replace(device=config.device) != config or not all(m in metrics for m in COCO_METRICS):
         return None
     if not all(m in metrics for m in METRICS):
         # finished before a metric existed: evaluate its last checkpoint again (seconds), rather than retrain
@@ -152,6 +150,8 @@ def run_experiment(
             ensure_synthetic(Path(config.data), **dict(sc.synthetic), label_noise=float(arm.label_noise))
         metrics = None if reuse == "never" else _reusable(config, reuse == "any", now)
         status, reused = OK, metrics is not None
+        if reused and callback is not None:
+            _replay(callback, Path(config.out), f"{arm.name}/seed{seed}")
         if metrics is None:
             # an interrupted run continues from its checkpoint (train refuses a different config there)
             resume = reuse != "never" and latest_checkpoint(config.out) is not None
@@ -168,6 +168,8 @@ def run_experiment(
                      **{m: None if metrics.get(m) is None else float(metrics[m]) for m in METRICS},
                      "train_seconds": _train_seconds(Path(config.out)), "run_dir": str(Path(config.out)),
                      **_run_commit(Path(config.out)), "reused": reused})
+    if any(row["reused"] for row in rows):
+        print(_reuse_note(rows, out))  # a re-run cell says what it did not train
     if callable(getattr(callback, "close", None)):
         callback.close()  # e.g. LossCurve: draw the finished curves
     results = Results(experiment=exp.to_dict(), scale=sc.to_dict(), provenance=describe(dev), rows=tuple(rows),
@@ -180,6 +182,28 @@ def _run_commit(run_dir: Path) -> dict[str, Any]:
     """The commit that made the run (and whether its tree was dirty), from its ``provenance.json``."""
     created = (read_provenance(run_dir) or {}).get("created", {})
     return {"git_commit": created.get("git_commit"), "git_dirty": created.get("git_dirty")}
+
+
+def _replay(callback: Callable[[dict], Any], run_dir: Path, run: str) -> None:
+    """Hand a reused run's stored records (its ``log.jsonl``, each with ``"run"``) to the callback, as its training
+    did: a :class:`~labkit.experiments.display.LossCurve` draws the stored curve at once (``replay``), any other
+    callback gets the records one by one."""
+    records = [{**record, "run": run} for record in read_log(run_dir / "log.jsonl")]
+    if callable(getattr(callback, "replay", None)):
+        callback.replay(records)
+    else:
+        for record in records:
+            callback(record)
+
+
+def _reuse_note(rows: Sequence[Mapping[str, Any]], out: Path) -> str:
+    """"3 of 3 runs reused from runs/notebook05/table3, trained at 1a2b3c4 …": what a re-run did not train."""
+    reused = [r for r in rows if r["reused"]]
+    commits = sorted({"an unrecorded commit" if not r["git_commit"] else
+                      r["git_commit"][:7] + (" (with uncommitted changes)" if r["git_dirty"] else "") for r in reused})
+    where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    return (f"{len(reused)} of {len(rows)} runs reused from {where}, trained at {', '.join(commits)}; their loss "
+            f"curves come from each run's log.jsonl (reuse=\"never\" trains them again).")
 
 
 def _tagged(callback: Callable[[dict], Any], run: str) -> Callable[[dict], Any]:
