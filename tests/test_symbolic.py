@@ -2,6 +2,7 @@
 labkit.losses / torch numerically; every proof step must hold; the two notebooks run top to bottom in smoke mode."""
 from __future__ import annotations
 
+import re
 from fractions import Fraction as F
 
 import numpy as np
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from labkit import losses
-from labkit.symbolic import bounds, detector, kl, series
+from labkit.symbolic import bounds, detector, kl, series, tightness
 from labkit.symbolic.steps import Step, StepFailed, is_zero, require
 
 lam_, alpha_, sigma_ = sympy.symbols("lam alpha sigma", positive=True)
@@ -229,28 +230,28 @@ def test_loss_parameters_rejects_non_laplace_loss():
 # ---------------------------------------------------------------------------------------------------------------
 # Appendix B (bounds.py)
 # ---------------------------------------------------------------------------------------------------------------
-def test_appendix_b_every_step_holds():
-    steps = bounds.all_steps()
-    eqs = [s.eq for s in steps]
-    assert eqs[0] == "64" and "71" in eqs and "81–82" in eqs
-    for needed in ("65", "66", "67", "68", "69", "70", "72", "73", "74", "75", "76", "77", "78", "79", "80", "85",
-                   "86", "87", "88–89", "90", "91", "92"):
-        assert needed in eqs, needed
-    assert all(s.held for s in steps), [(s.eq, s.statement) for s in steps if not s.held]
+def test_appendix_b_every_equation_is_a_claim_that_holds():
+    proofs = tightness.proofs()
+    assert [p.eq for p in proofs] == ["64", "71", "81–82"]
+    labels = {c.eq.lstrip("⇒") for p in proofs for c in p.claims} | {p.eq for p in proofs}
+    for needed in ("65", "66", "67", "68", "69", "70", "72", "73", "74", "75", "76", "77", "78", "79–80", "83–84",
+                   "85", "86", "87", "88–89", "90", "91", "92"):
+        assert needed in labels, needed
+    assert all(p.held for p in proofs), [str(p) for p in proofs if not p.held]
 
 
 def test_root_y0_of_f3_prime():
     # the root of 1 − y/2 = e^{−y} in (0, 2), by mpmath's root finder
     root = mpmath.findroot(lambda t: 1 - t / 2 - mpmath.exp(-t), 1.5)
-    step = next(s for s in bounds.proposition_2() if "y_0 =" in s.statement)
-    y0 = [r for r in step.proof if r != 0][0]
-    assert float(y0) == pytest.approx(float(root), rel=1e-12)
+    step = next(c for c in bounds.proposition_2().claims if c.statement.startswith("f_3'(y_0) = 0"))
+    (y0,) = step.fact.where
+    assert step.held and float(y0) == pytest.approx(float(root), rel=1e-12)
 
 
 def test_eq_27_numeric_cross_check():
     check = bounds.check_bounds_numerically(200_000, seed=5)
     assert check.violations == 0 and check.n == 200_000
-    assert bounds.numeric_step(10_000).held
+    assert bounds.numeric_claim(10_000).held
 
 
 def test_require_raises_on_a_failed_step():
@@ -297,6 +298,29 @@ def test_notebooks_are_stored_clean():
             if c.cell_type == "code":
                 assert c.outputs == [] and c.execution_count is None, name
                 assert "sys.path" not in c.source
+                assert not re.search(r"^\s*(def|class|lambda)\b", c.source, re.M), name  # thin: no definitions
+
+
+def test_notebooks_have_exercises_with_folded_answers():
+    for name in SYMBOLIC_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        questions = [c for c in nb.cells if c.cell_type == "markdown" and "exercise" in c.metadata.get("tags", [])]
+        checks = [c for c in nb.cells if c.cell_type == "code" and "exercise" in c.metadata.get("tags", [])]
+        assert len(questions) >= 2 and len(checks) >= 2, name
+        for q in questions:
+            assert "**predict**" in q.source.lower() and "<details><summary>Worked answer</summary>" in q.source, name
+            assert "</details>" in q.source
+        assert all("exercises." in c.source for c in checks), name
+
+
+def test_notebook_markdown_has_no_raw_notation():
+    # subscripts and superscripts only inside $…$ (or code), so they render
+    for name in SYMBOLIC_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        for c in nb.cells:
+            if c.cell_type == "markdown":
+                prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`", "", c.source, flags=re.S)
+                assert "_{" not in prose and "^{" not in prose, (name, prose[:200])
 
 
 def test_notebooks_run_top_to_bottom_in_smoke_mode():
@@ -309,8 +333,12 @@ def test_notebooks_run_top_to_bottom_in_smoke_mode():
 
     asyncio.run(run_all())
     for name, nb in zip(SYMBOLIC_NOTEBOOKS, nbs):
-        latex = [o["data"]["text/latex"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                 if "text/latex" in o.get("data", {})]
-        assert len(latex) > 20, name  # every step displayed
-    assert any("(27)" in o["data"].get("text/latex", "") for c in nbs[1].cells if c.cell_type == "code"
-               for o in c.outputs if "data" in o)
+        pages = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                 if "text/html" in o.get("data", {})]
+        proofs = [p for p in pages if 'class="labkit-proof"' in p]
+        assert len(proofs) >= 6 if name.startswith("02") else len(proofs) == 4, name  # 03: P1–3 + the shortcut
+        assert all("<details" in p for p in proofs)
+    html_03 = "".join(o["data"].get("text/html", "") for c in nbs[1].cells if c.cell_type == "code"
+                      for o in c.outputs if "data" in o)
+    assert "numeric · 10,000 points" in html_03 and "(27)" in html_03 and "violations at 10,000 random points" in html_03
+    assert "Make your prediction first." in html_03  # the exercise checks ran with no prediction

@@ -71,10 +71,13 @@ def _residuals() -> dict[str, tuple[sympy.Expr, sympy.Expr, tuple[Step, ...]]]:
     steps = (
         Step("39–41", r"t_x - \tilde t_x^* = " + tex(in_x_tilde),
              in_x_tilde, is_zero(in_x_tilde - (x_tilde - x_star) / s),
-             "substitute t_x = ((x̃ − x_a)/w_a − μ)/σ, solved from x̃ = (t_xσ + μ)w_a + x_a"),
+             "substitute t_x = ((x̃ − x_a)/w_a − μ)/σ, solved from x̃ = (t_xσ + μ)w_a + x_a",
+             because="The network's normalised offset, decoded to image units, is the predicted centre "
+                     "$\\tilde x$: the residual is a difference of centres over $\\sigma w_a$."),
         Step("33–35", r"t_x - t_x^* = " + tex(in_x_tilde.subs({mu: 0, sigma: 1})),
              in_x_tilde.subs({mu: 0, sigma: 1}), is_zero(in_x_tilde.subs({mu: 0, sigma: 1}) - (x_tilde - x_star) / w_a),
-             "the same with μ = 0, σ = 1 (no target normalisation)"),
+             "the same with μ = 0, σ = 1 (no target normalisation)",
+             because="The paper's version, without target normalisation."),
     )
     out["centre"] = (x_tilde - x_star, s, steps)
 
@@ -88,7 +91,8 @@ def _residuals() -> dict[str, tuple[sympy.Expr, sympy.Expr, tuple[Step, ...]]]:
     log_steps = (
         Step("45–47", r"t_w - \tilde t_w^* = " + tex(in_log), in_log,
              is_zero(in_log - (log(w_tilde) - log(w_star)) / s_log),
-             "substitute t_w = (log(w̃/w_a) − μ)/σ, solved from w̃ = exp(t_wσ + μ)w_a"),
+             "substitute t_w = (log(w̃/w_a) − μ)/σ, solved from w̃ = exp(t_wσ + μ)w_a",
+             because="For the size the residual is a difference of log widths."),
     )
     out["log_width"] = (log(w_tilde) - log(w_star), s_log, log_steps)
 
@@ -103,9 +107,11 @@ def _residuals() -> dict[str, tuple[sympy.Expr, sympy.Expr, tuple[Step, ...]]]:
     s_lin = _scale_of(in_w, w_tilde - w_star)
     lin_steps = (
         Step("48", r"\log\frac{w^*}{w_a} \approx " + tex(first_order.subs(ratio, w_star / w_a)), first_order,
-             is_zero(first_order - (ratio - 1)), "first-order Taylor polynomial of log ρ at ρ = 1"),
+             is_zero(first_order - (ratio - 1)), "first-order Taylor polynomial of log ρ at ρ = 1",
+             because="Matched boxes have $w^*/w_a$ near 1, where $\\log$ is nearly a line."),
         Step("49–51", r"t_w - \tilde t_w^* \approx " + tex(in_w), in_w, is_zero(in_w - (w_tilde - w_star) / s_lin),
-             "with w̃ ≈ (t_wσ + μ + 1)w_a, the first-order polynomial of exp"),
+             "with w̃ ≈ (t_wσ + μ + 1)w_a, the first-order polynomial of exp",
+             because="Linearised, the size residual is again a difference over $\\sigma w_a$."),
     )
     out["width"] = (w_tilde - w_star, s_lin, lin_steps)
     return out
@@ -142,8 +148,16 @@ def mapping_steps() -> tuple[Step, ...]:
         a = alpha.subs(alpha_fix)
         proof = c * laplace_kl_loss_expr(d / s, a, 1 / a) - laplace_kl_loss_expr(d, label, pred)
         out.append(Step(eq, lhs + r" \approx D_{" + tex(label) + "," + tex(pred) + "}(" + tex(difference) + ")",
-                        proof, is_zero(proof), "solved for D's parameters after H_α ≈ D_{α,1/α}"))
+                        proof, is_zero(proof), "solved for D's parameters after H_α ≈ D_{α,1/α}",
+                        because=_WHY_MAPPING[eq] + " With $H_\\alpha \\approx D_{\\alpha,1/\\alpha}$ and the "
+                                "scaling laws the loss is again a $D$; its parameters are the noise scales."))
     return tuple(out)
+
+
+_WHY_MAPPING = {"36": "The published loss, $\\lambda H_1$ on un-normalised centre targets.",
+                "42": "The released code: $\\frac{\\lambda}{\\alpha}H_\\alpha$ on $\\sigma$-normalised targets.",
+                "52": "The same for the width, in log units.",
+                "53": "Linearised (eqs. 48–51), the width's noise scales in pixels."}
 
 
 @functools.lru_cache(maxsize=None)

@@ -88,7 +88,9 @@ def derive_kl() -> tuple[tuple[Step, ...], sympy.Expr]:
     steps.append(Step("57", r"-\log q(x) = \frac{|x-\mu_2|}{b_2} + \log 2b_2,\quad \int p\,dx = " + sympy.latex(total_p),
                       sympy.Tuple(neg_log_q, total_p),
                       is_zero(neg_log_q - Abs(x - mu2) / b2 - log(2 * b2)) and is_zero(total_p - 1),
-                      "expand −log q; integrate p on each side of μ₁"))
+                      "expand −log q; integrate p on each side of μ₁",
+                      because="The cross entropy $-\\int p\\log q$ is the only hard part of eq. 54; taking the log "
+                              "of the Laplace density leaves $|x - \\mu_2|$ and a constant, and $p$ integrates to 1."))
     cases = {}
     for eq, case, cond in (("58", "mu1>=mu2", r"\mu_1 \ge \mu_2"), ("59", "mu1<mu2", r"\mu_1 < \mu_2")):
         pieces = _pieces(case)
@@ -99,7 +101,9 @@ def derive_kl() -> tuple[tuple[Step, ...], sympy.Expr]:
         statement = (r"\text{for } " + cond + r":\ \int \frac{|x-\mu_2|}{2b_1b_2}e^{-|x-\mu_1|/b_1}dx = "
                      + " + ".join(sympy.latex(sympy.Integral(f, (x, lo, hi))) for f, lo, hi, _ in pieces))
         steps.append(Step(eq, statement, sympy.Tuple(*values), resolved,
-                          "absolute values resolved on each interval; each piece integrated by sympy.integrate"))
+                          "absolute values resolved on each interval; each piece integrated by sympy.integrate",
+                          because="The two absolute values change sign at $\\mu_1$ and $\\mu_2$; cutting the line "
+                                  "there leaves three ordinary integrals of a line times an exponential."))
     d = sympy.Symbol("d", positive=True)
     paper_60 = {"mu1>=mu2": (b1 * exp(-(mu1 - mu2) / b1) + (mu1 - mu2)) / b2,
                 "mu1<mu2": (b1 * exp(-(mu2 - mu1) / b1) + (mu2 - mu1)) / b2}
@@ -107,25 +111,30 @@ def derive_kl() -> tuple[tuple[Step, ...], sympy.Expr]:
                       + sympy.latex(cases["mu1>=mu2"]) + r", & \mu_1 \ge \mu_2 \\ "
                       + sympy.latex(cases["mu1<mu2"]) + r", & \mu_1 < \mu_2 \end{cases}",
                       sympy.Tuple(*cases.values()), all(is_zero(cases[c] - paper_60[c]) for c in cases),
-                      "sum of the three integrals of each case, simplified"))
+                      "sum of the three integrals of each case, simplified",
+                      because="Integration by parts, done by SymPy: each case sums to one short expression."))
     # eq. 61: both cases are one expression in |μ₁ − μ₂|; check it on each side (μ₁ = μ₂ ± d, d > 0, and d = 0)
     cross = (b1 * exp(-Abs(mu1 - mu2) / b1) + Abs(mu1 - mu2)) / b2 + log(2 * b2)
     joined = [cases["mu1>=mu2"].subs(mu1, mu2 + d) - (cross - log(2 * b2)).subs(mu1, mu2 + d),
               cases["mu1>=mu2"].subs(mu1, mu2) - (cross - log(2 * b2)).subs(mu1, mu2),
               cases["mu1<mu2"].subs(mu1, mu2 - d) - (cross - log(2 * b2)).subs(mu1, mu2 - d)]
     steps.append(Step("61", r"-\int p \log q\,dx = " + sympy.latex(cross), sympy.Tuple(*joined),
-                      all(is_zero(j) for j in joined), "the two cases of eq. 60 are one function of |μ₁ − μ₂|"))
+                      all(is_zero(j) for j in joined), "the two cases of eq. 60 are one function of |μ₁ − μ₂|",
+                      because="Both cases depend on the means only through their distance, so one formula in "
+                              "$|\\mu_1 - \\mu_2|$ covers them; add back $\\log 2b_2$."))
     # eq. 62: the entropy, integrated on each side of μ₁
     entropy = sum(sympy.integrate(sympy.expand_log(-(p * log(p)).subs(Abs(x - mu1), s * (x - mu1)), force=True),
                                   lim, conds="none")
                   for s, lim in ((-1, (x, -sympy.oo, mu1)), (1, (x, mu1, sympy.oo))))
     entropy = sympy.simplify(entropy)
     steps.append(Step("62", r"-\int p \log p\,dx = " + sympy.latex(entropy), entropy,
-                      is_zero(entropy - 1 - log(2 * b1)), "−p log p integrated on each side of μ₁"))
+                      is_zero(entropy - 1 - log(2 * b1)), "−p log p integrated on each side of μ₁",
+                      because="The entropy of $p$ depends only on its own scale $b_1$."))
     kl = sympy.expand_log(cross - entropy, force=True)
     kl = sympy.collect(kl, 1 / b2)
     steps.append(Step("63", r"D(p\|q) = " + sympy.latex(kl_divergence_expr()), kl,
-                      is_zero(kl - kl_divergence_expr()), "eq. 54: cross entropy (61) minus entropy (62)"))
+                      is_zero(kl - kl_divergence_expr()), "eq. 54: cross entropy (61) minus entropy (62)",
+                      because="Eq. 54: the KL divergence is the cross entropy minus the entropy."))
     return tuple(steps), kl
 
 
@@ -136,7 +145,8 @@ def derive_loss() -> tuple[tuple[Step, ...], sympy.Expr]:
     y, f = sympy.symbols("y_i F", real=True)
     eq18 = kl.subs({mu1: y, mu2: f})
     steps = [Step("18", r"D\big(p(y^*|y)\,\|\,q(y^*|x,\theta)\big) = " + sympy.latex(eq18), eq18,
-                  is_zero(eq18 - kl_divergence_expr(y, b1, f, b2)), "eq. 63 with μ₁ = y (label), μ₂ = F(x) (prediction)")]
+                  is_zero(eq18 - kl_divergence_expr(y, b1, f, b2)), "eq. 63 with μ₁ = y (label), μ₂ = F(x) (prediction)",
+                  because="Centre $p$ on the label and $q$ on the prediction.")]
     # eq. 19: keep the part that depends on the residual r = y − F, then subtract its value at r = 0
     r = sympy.Symbol("x", real=True)
     alpha, beta = sympy.symbols("alpha beta", positive=True)
@@ -145,8 +155,11 @@ def derive_loss() -> tuple[tuple[Step, ...], sympy.Expr]:
     loss = sympy.simplify(varying - varying.subs(r, 0)).subs({b1: alpha, b2: beta})
     steps.append(Step("19", r"D_{\alpha,\beta}(x) = " + sympy.latex(laplace_kl_loss_expr(r, alpha, beta)),
                       sympy.Tuple(constant, loss), is_zero(loss - laplace_kl_loss_expr(r, alpha, beta)),
-                      f"drop the constant {constant}, shift the minimum (at x = 0) to 0, b₁ → α, b₂ → β"))
+                      f"drop the constant {constant}, shift the minimum (at x = 0) to 0, b₁ → α, b₂ → β",
+                      because="Only the part that moves with the residual matters for training; shifting it so "
+                              "the minimum is 0 gives the proposed loss."))
     equal = kl.subs({mu1: r, mu2: 0, b1: alpha, b2: alpha}) - laplace_kl_loss_expr(r, alpha, alpha)
     steps.append(Step("19", r"D_{\alpha,\alpha}(x) = D\big(\mathrm{Laplace}(x,\alpha)\,\|\,\mathrm{Laplace}(0,\alpha)\big)",
-                      equal, is_zero(equal), "with equal scales the dropped constants are 0"))
+                      equal, is_zero(equal), "with equal scales the dropped constants are 0",
+                      because="With equal scales nothing was dropped: the loss is the KL divergence itself."))
     return tuple(steps), loss

@@ -46,11 +46,14 @@ def derive_behaviour() -> tuple[tuple[Step, ...], dict[str, sympy.Expr]]:
     claim21 = sympy.sign(x) / beta * (1 - exp(-Abs(x) / alpha))
     steps.append(Step("21", r"D'_{\alpha,\beta}(x) = " + tex(claim21), grad,
                       all(is_zero(g - c) for g, c in zip(_both_sides(grad), _both_sides(claim21))),
-                      "sympy.diff of eq. 19, compared on x > 0 and x < 0"))
+                      "sympy.diff of eq. 19, compared on x > 0 and x < 0",
+                      because="The slope grows smoothly from 0 and saturates at $\\pm 1/\\beta$: that is the "
+                              "robustness."))
     hess = [sympy.simplify(sympy.diff(D.subs(x, s * u), u, 2)) for s in (1, -1)]  # d²/dx² = d²/du² for x = ±u
     claim22 = exp(-Abs(x) / alpha) / (alpha * beta)
     steps.append(Step("22", r"D''_{\alpha,\beta}(x) = " + tex(claim22), sympy.Tuple(*hess),
-                      all(is_zero(h - claim22.subs(x, u)) for h in hess), "second derivative on each half line"))
+                      all(is_zero(h - claim22.subs(x, u)) for h in hess), "second derivative on each half line",
+                      because="The curvature is largest at 0 and dies away beyond a few $\\alpha$."))
     out["grad"], out["hess"] = grad, claim22
     # eq. 20: D(0), D'(0) and D''(0) (one-sided limits agree), and the series in |x|
     d0 = D.subs(x, 0)
@@ -62,20 +65,23 @@ def derive_behaviour() -> tuple[tuple[Step, ...], dict[str, sympy.Expr]]:
                       sympy.Tuple(d0, *g0, *h0, series),
                       d0 == 0 and g0[0] == g0[1] == 0 and is_zero(h0[0] - h0[1])
                       and is_zero(quadratic - x**2 / (2 * alpha * beta)) and is_zero(series - u**2 / (2 * alpha * beta)),
-                      "D(0) = 0, D'(0) = 0 and D''(0) = 1/(αβ) from both sides; Maclaurin series in |x| to order 2"))
+                      "D(0) = 0, D'(0) = 0 and D''(0) = 1/(αβ) from both sides; Maclaurin series in |x| to order 2",
+                      because="Near 0 the loss is a parabola of curvature $1/(\\alpha\\beta)$, like $L_2$."))
     out["quadratic"] = quadratic
     # eq. 23: the exponential dies out, so D − (|x| − α)/β → 0 as |x| → ∞
     linear = (Abs(x) - alpha) / beta
     gap = sympy.limit((D - linear).subs(x, u), u, sympy.oo)
     steps.append(Step("23", r"\lim_{|x|\to\infty} \Big(D_{\alpha,\beta}(x) - " + tex(linear) + r"\Big) = " + tex(gap),
-                      gap, gap == 0, "sympy.limit at +∞ (and by symmetry at −∞)"))
+                      gap, gap == 0, "sympy.limit at +∞ (and by symmetry at −∞)",
+                      because="Far out the exponential dies and a shifted line is left, like $L_1$."))
     out["linear"] = linear
     # eqs. 24–26: quadratic inside |x| ≤ α, linear beyond; then the two configurations of β = 1/α
     approx = sympy.Piecewise((quadratic, Abs(x) <= alpha), (linear, True))
     out["approx"] = approx
     steps.append(Step("24", r"D_{\alpha,\beta}(x) \approx " + tex(approx), approx,
                       _same_piecewise(approx, approximation_expr(x, alpha, beta)),
-                      "eq. 20 for |x| ≤ α, eq. 23 beyond"))
+                      "eq. 20 for |x| ≤ α, eq. 23 beyond",
+                      because="Glue the parabola and the line at $|x| = \\alpha$: a Huber-like shape."))
     for eq, a, claim in (("25", alpha, sympy.Piecewise((x**2 / 2, Abs(x) <= alpha), (alpha * (Abs(x) - alpha), True))),
                          ("26", alpha / 2, sympy.Piecewise((x**2, Abs(x) <= alpha),
                                                            (alpha * (Abs(x) - alpha / 2), True)))):
@@ -84,7 +90,9 @@ def derive_behaviour() -> tuple[tuple[Step, ...], dict[str, sympy.Expr]]:
                                   (linear.subs({alpha: a, beta: 1 / alpha}), True))
         name = r"D_{\alpha,1/\alpha}(x)" if eq == "25" else r"D_{\alpha/2,1/\alpha}(x)"
         steps.append(Step(eq, name + r" \approx " + tex(special), special, _same_piecewise(special, claim),
-                          f"eq. 24 with α → {a}, β → 1/α"))
+                          f"eq. 24 with α → {a}, β → 1/α",
+                          because="With $\\beta = 1/\\alpha$ the pieces match $H_\\alpha$'s near 0 (eq. 25) or far "
+                                  "out (eq. 26)."))
         out[f"approx_{eq}"] = special
     return tuple(steps), out
 
@@ -93,6 +101,14 @@ def _same_piecewise(a: sympy.Piecewise, b: sympy.Piecewise) -> bool:
     """Same conditions, and the same expression under each condition."""
     return len(a.args) == len(b.args) and all(
         ca == cb and is_zero(ea - eb) for (ea, ca), (eb, cb) in zip(a.args, b.args))
+
+
+_WHY_SCALING = {
+    "28": "Stretching the residual by $\\gamma$ shrinks both noise scales by $\\gamma$.",
+    "29": "Scaling the loss by $\\gamma$ shrinks only the prediction scale.",
+    "30": "With $H_\\alpha \\approx D_{\\alpha,1/\\alpha}$ (eq. 25), eq. 28 carries over to the Huber loss.",
+    "31": "Likewise eq. 29: a loss weight is a statement about the prediction noise.",
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,5 +127,6 @@ def derive_properties() -> tuple[Step, ...]:
         found = loss_parameters(expr, x)
         steps.append(Step(eq, lhs + " = D_{" + tex(found[0]) + "," + tex(found[1]) + "}(x)",
                           sympy.Tuple(*found), all(is_zero(f - c) for f, c in zip(found, claim)),
-                          "solved for the (a, b) with expr ≡ D_{a,b}(x)"))
+                          "solved for the (a, b) with expr ≡ D_{a,b}(x)",
+                          because=_WHY_SCALING[eq]))
     return tuple(steps)

@@ -10,7 +10,7 @@ from typing import Iterable
 
 import sympy
 
-__all__ = ["Step", "StepFailed", "require", "is_zero", "tex"]
+__all__ = ["Step", "StepFailed", "require", "is_zero", "tex", "name_constant", "printed"]
 
 # how the derivations' plain-named symbols read in LaTeX
 _TEX_NAMES = {"lam": r"\lambda", "gamma": r"\gamma", "x_star": "x^{*}", "w_star": "w^{*}", "x_tilde": r"\tilde{x}",
@@ -24,7 +24,8 @@ class Step:
 
     ``eq``: the paper's equation number(s), e.g. ``"67"`` or ``"58–59"``; ``statement``: the claim in LaTeX;
     ``proof``: the SymPy object that establishes it (a difference that simplified to 0, a limit, a derivative…);
-    ``held``: whether SymPy established the claim; ``note``: one line on how.
+    ``held``: whether SymPy established the claim; ``note``: one line on how; ``because``: one sentence on why the
+    step is taken, for the reader.
     """
 
     eq: str
@@ -32,6 +33,7 @@ class Step:
     proof: sympy.Basic
     held: bool
     note: str = ""
+    because: str = ""
 
     def latex(self) -> str:
         """The statement tagged with its equation number, ready for ``IPython.display.Math``."""
@@ -62,7 +64,26 @@ def is_zero(expr: sympy.Basic) -> bool:
     return bool(reduced.equals(0))
 
 
-def tex(expr: sympy.Basic) -> str:
-    """LaTeX for ``expr`` with the paper's letters (``lam`` → λ, ``x_star`` → x*, …)."""
+#: constants a proof names, shown by their name (e.g. the root y₀ = 2 + W(−2e^{−2}) as y_0); see :func:`name_constant`
+_NAMED: dict = {}
+
+
+def name_constant(value: sympy.Expr, latex: str) -> sympy.Expr:
+    """Show ``value`` as ``latex`` wherever :func:`tex` prints it; returns ``value``."""
+    _NAMED[value] = sympy.Symbol(latex)
+    return value
+
+
+def printed(*terms: sympy.Expr) -> sympy.Expr:
+    """A sum kept in the order the paper prints its terms (``tex(..., order="none")`` shows it so)."""
+    return sympy.Add(*terms, evaluate=False)
+
+
+def tex(expr: sympy.Basic, order: str | None = None) -> str:
+    """LaTeX for ``expr`` with the paper's letters (``lam`` → λ, ``x_star`` → x*, …) and named constants;
+    ``order="none"`` keeps a :func:`printed` sum's order."""
+    expr = sympy.sympify(expr)
+    if _NAMED:
+        expr = expr.xreplace(_NAMED)
     names = {sym: _TEX_NAMES[sym.name] for sym in expr.free_symbols if getattr(sym, "name", None) in _TEX_NAMES}
-    return sympy.latex(expr, symbol_names=names)
+    return sympy.latex(expr, symbol_names=names, order=order) if order else sympy.latex(expr, symbol_names=names)
