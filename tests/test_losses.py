@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate
+from torch.autograd.gradcheck import GradcheckError
 
 from labkit import losses
 from labkit.losses import (
@@ -190,8 +191,7 @@ def test_kl_divergence_is_zero_for_identical_distributions_and_loss_equals_kl_wh
 # Hessian and the approximations
 # ----------------------------------------------------------------------------------------------------------------
 def test_hessian_is_derivative_of_gradient():
-    x = torch.linspace(-5, 5, 101, dtype=torch.float64)
-    x = x[x != 0].requires_grad_(True)
+    x = torch.linspace(-5, 5, 101, dtype=torch.float64).requires_grad_(True)  # x = 0 included: D'' = 1/(αβ) there
     g = laplace_kl_loss_grad(x, 0.8, 1.9)
     (h,) = torch.autograd.grad(g.sum(), x)
     torch.testing.assert_close(h, laplace_kl_loss_hess(x.detach(), 0.8, 1.9))
@@ -275,6 +275,243 @@ def test_compiled_module_matches_eager():
     (g_comp,) = torch.autograd.grad(compiled, inp)
     torch.testing.assert_close(compiled, eager)
     torch.testing.assert_close(g_comp, g_eager)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# derivatives of every order (issue 15): second derivatives against eq. 22, mpmath and gradgradcheck
+# ----------------------------------------------------------------------------------------------------------------
+def eq22(x, a, b):
+    """D''_{α,β}(x) = exp(−|x|/α)/(αβ), eq. 22, written out here (1/(αβ) at x = 0 is its limit, eq. 20)."""
+    return np.exp(-np.abs(x) / a) / (a * b)
+
+
+def second_derivative(loss_fn, x):
+    """diag ∂²(Σ loss)/∂x² by double backward (the loss is elementwise, so the Hessian is diagonal)."""
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss_fn(x).sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    return h
+
+
+class _SavesIntermediates(torch.autograd.Function):
+    """The pre-fix design, kept here to show the checks below catch it: the backward multiplies by a tensor saved
+    from the forward pass, so a second derivative treats it as a constant and comes out as zeros."""
+
+    @staticmethod
+    def forward(ctx, x, a, b):
+        em = torch.expm1(-x.abs() / a)
+        ctx.save_for_backward(x, em, b)
+        return a * (x.abs() / a + em) / b
+
+    @staticmethod
+    def backward(ctx, g):
+        x, em, b = ctx.saved_tensors
+        return g * -torch.sign(x) * em / b, None, None
+
+
+def test_second_derivative_example_from_the_issue():
+    x = torch.tensor([0.3, 1.0, 2.5], dtype=torch.float64)
+    h = second_derivative(lambda t: laplace_kl_loss(t, 1.0, 1.0), x)
+    np.testing.assert_allclose(h.numpy(), [0.741, 0.368, 0.082], atol=5e-4)
+    np.testing.assert_allclose(h.numpy(), eq22(x.numpy(), 1.0, 1.0), rtol=1e-14)
+    # the old behaviour, zeros, fails the same comparison
+    one = torch.tensor(1.0, dtype=torch.float64)
+    old = second_derivative(lambda t: _SavesIntermediates.apply(t, one, one), x)
+    assert torch.equal(old, torch.zeros(3, dtype=torch.float64))
+    assert not np.allclose(old.numpy(), eq22(x.numpy(), 1.0, 1.0), rtol=1e-3)
+    with pytest.raises(GradcheckError):  # and gradgradcheck, used below, rejects it
+        torch.autograd.gradgradcheck(lambda t: _SavesIntermediates.apply(t, one, one), (x.requires_grad_(True),))
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.7, 2.5), (1e-3, 1e3), (100.0, 0.01)])
+@pytest.mark.parametrize("path", ["functional", "module", "module_sum"])
+def test_second_derivative_in_x_is_eq22(alpha, beta, path):
+    # series branch (|x| ≪ α, x = 0 included), both sides of the switch at |x| = α/2, and the tail (|x| = 40α)
+    rel = np.array([0.0, 1e-9, 1e-5, 0.01, 0.3, 0.4999999, 0.5, 0.5000001, 0.8, 1.0, 3.0, 40.0])
+    x = torch.tensor(np.concatenate([rel, -rel[1:]]) * alpha, dtype=torch.float64)
+    if path == "functional":
+        fn = lambda t: laplace_kl_loss(t, alpha, beta)  # noqa: E731
+    else:
+        module = LaplaceKLLoss(alpha, beta, reduction="none" if path == "module" else "sum")
+        fn = lambda t: module(t, torch.zeros_like(t))  # noqa: E731
+    h = second_derivative(fn, x)
+    np.testing.assert_allclose(h.numpy(), eq22(x.numpy(), alpha, beta), rtol=1e-13, atol=0)
+
+
+def test_second_derivative_float32():
+    x = torch.tensor([0.0, 1e-4, 0.2, 0.6, 2.0, -7.0])
+    h = second_derivative(lambda t: laplace_kl_loss(t, 0.9, 1.7), x)
+    np.testing.assert_allclose(h.numpy(), eq22(x.double().numpy(), 0.9, 1.7), rtol=1e-5)
+
+
+def test_compiled_module_second_derivative():
+    x = torch.tensor([0.0, 1e-6, 0.1, 0.3, 0.45, 0.6, 2.0, -5.0], dtype=torch.float64)
+    module = LaplaceKLLoss(0.9, 1.3, reduction="sum", compile=True)
+    h = second_derivative(lambda t: module(t, torch.zeros_like(t)), x)
+    np.testing.assert_allclose(h.numpy(), eq22(x.numpy(), 0.9, 1.3), rtol=1e-13)
+    inp = x.clone().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda t: module(t, torch.zeros_like(t)), (inp,))
+
+
+def test_inside_an_outer_torch_compile(monkeypatch):
+    # under someone else's torch.compile the plain composition is traced, not the chunk loop (which would unroll)
+    monkeypatch.setattr(losses, "_CHUNK", 7)
+    gen = torch.Generator().manual_seed(15)
+    inp, tgt = torch.randn(2, 60, generator=gen)
+    module = LaplaceKLLoss(0.4, 1.6)
+    compiled = torch.compile(lambda a, b: module(a, b))
+    xr = inp.clone().requires_grad_(True)
+    got = compiled(xr, tgt)
+    (g,) = torch.autograd.grad(got, xr)
+    xe = inp.clone().requires_grad_(True)
+    ref = module(xe, tgt)
+    torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(g, torch.autograd.grad(ref, xe)[0])
+
+
+def _mp_partial(orders, x, a, b):
+    return float(mpmath.diff(lambda s, t, u: mp_kl_loss(s, t, u), (x, a, b), orders))
+
+
+@pytest.mark.parametrize("x,a,b", [(0.3, 2.0, 0.5), (-1e-3, 5.0, 1.3), (4.0, 0.7, 2.0), (-0.2, 0.41, 0.9)])
+def test_every_second_partial_against_mpmath(x, a, b):
+    # all six second partials of eq. 19 in (x, α, β), by autograd's double backward against mpmath's diff
+    xa = torch.tensor([x, a, b], dtype=torch.float64, requires_grad=True)
+    hess = torch.autograd.functional.hessian(lambda v: laplace_kl_loss(v[0], v[1], v[2]), xa)
+    for i in range(3):
+        for j in range(3):
+            orders = [0, 0, 0]
+            orders[i] += 1
+            orders[j] += 1
+            ref = _mp_partial(tuple(orders), x, a, b)
+            assert float(hess[i, j]) == pytest.approx(ref, rel=1e-10, abs=1e-12), (i, j)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 0.05, 0.45, 0.55, 3.0, 60.0])
+def test_gradgradcheck_kl_loss_in_x_alpha_beta(scale):
+    # |x| = scale·α: deep in the series branch, near the switch, and far in the linear tail
+    gen = torch.Generator().manual_seed(11)
+    alpha = torch.rand(6, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    beta = torch.rand(6, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    sign = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    x = (sign * scale * alpha.detach() * torch.linspace(0.9, 1.1, 6, dtype=torch.float64)).requires_grad_(True)
+    fn = lambda t, a, b: laplace_kl_loss(t, a, b)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, alpha, beta))
+    assert torch.autograd.gradgradcheck(fn, (x, alpha, beta))
+    scalar_a = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)  # a broadcast scalar α
+    assert torch.autograd.gradgradcheck(lambda t, a: laplace_kl_loss(t, a, 1.3).sum(), (x, scalar_a))
+
+
+def test_gradgradcheck_at_zero_and_the_module_reductions():
+    x = torch.tensor([0.0, 1e-7, -2e-3, 0.3, 1.7], dtype=torch.float64, requires_grad=True)
+    tgt = torch.tensor([0.0, 0.0, 0.1, -0.2, 4.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: laplace_kl_loss(t, 0.6, 1.4), (x,))
+    for reduction in ("mean", "sum", "none"):
+        module = LaplaceKLLoss(0.6, 1.4, reduction=reduction)
+        assert torch.autograd.gradcheck(module, (x, tgt))
+        assert torch.autograd.gradgradcheck(module, (x, tgt))
+
+
+def test_gradgradcheck_other_torch_paths():
+    gen = torch.Generator().manual_seed(12)
+    x = (torch.randn(10, generator=gen, dtype=torch.float64) * 2).requires_grad_(True)
+    x0 = torch.cat([x.detach(), torch.zeros(1, dtype=torch.float64)]).requires_grad_(True)
+    a = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(11, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda t, a, b: laplace_kl_loss_grad(t, a, b), (x0, a, b))
+    assert torch.autograd.gradgradcheck(lambda t, a: huber(t, a), (x, a))
+    assert torch.autograd.gradgradcheck(lambda t, a: huber_grad(t, a), (x, a))
+    mu2 = torch.randn(11, generator=gen, dtype=torch.float64).requires_grad_(True)
+    b1 = torch.rand(11, generator=gen, dtype=torch.float64).add(0.5).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda m1, s1, m2, s2: laplace_kl_divergence(m1, s1, m2, s2), (x0, b1, mu2, b))
+    b2 = b1.detach().clone().requires_grad_(True)  # b1 = b2: the series branch of r − 1 − log r
+    assert torch.autograd.gradgradcheck(lambda m1, s1, m2, s2: laplace_kl_divergence(m1, s1, m2, s2), (x0, b1, mu2, b2))
+
+
+def test_gradient_function_derivative_is_eq22_at_zero_too():
+    x = torch.tensor([0.0, 1e-8, -0.1, 0.44, 0.46, 2.0], dtype=torch.float64, requires_grad=True)
+    (h,) = torch.autograd.grad(laplace_kl_loss_grad(x, 0.9, 1.2).sum(), x)
+    np.testing.assert_allclose(h.numpy(), eq22(x.detach().numpy(), 0.9, 1.2), rtol=1e-13)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_huber_second_derivative_closed_form(alpha):
+    # eq. 5: H_α'' = 1 for |x| < α and 0 beyond; smooth_l1 = H_α/α (eq. 37) so its second derivative is 1/α inside
+    x = torch.tensor([0.0, 0.1, -0.3, 0.99, -1.01, 1.5, -4.0], dtype=torch.float64) * alpha
+    inside = (x.abs() < alpha).double()
+    torch.testing.assert_close(second_derivative(lambda t: huber(t, alpha), x), inside, rtol=0, atol=0)
+    torch.testing.assert_close(second_derivative(lambda t: huber(t, alpha) / alpha, x), inside / alpha)
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(huber_grad(xr, alpha).sum(), xr)  # huber_grad's derivative is H_α'' too
+    torch.testing.assert_close(g, inside, rtol=0, atol=0)
+    # and the same from torch's own huber_loss, an independent implementation
+    ref = second_derivative(lambda t: F.huber_loss(t, torch.zeros_like(t), reduction="none", delta=alpha), x)
+    torch.testing.assert_close(ref, inside, rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_paths_without_higher_derivatives_raise_instead_of_returning_zeros():
+    # functorch transforms and forward-mode AD are not supported by the autograd.Function: they must raise
+    x = torch.tensor([0.3, -1.0], dtype=torch.float64)
+    with pytest.raises(RuntimeError):
+        torch.func.hessian(lambda t: laplace_kl_loss(t, 1.0, 1.0).sum())(x)
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level(), pytest.raises((RuntimeError, NotImplementedError)):
+        laplace_kl_loss(fwAD.make_dual(x, torch.ones_like(x)), 1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the fast eager kernels: chunk boundaries, broadcasting, reductions and gradients against the plain composition
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("chunk", [7, 1 << 14])
+@pytest.mark.parametrize("dtype,rtol", [(torch.float32, 2e-6), (torch.float64, 1e-14)])
+def test_fast_kernels_match_the_composition(monkeypatch, chunk, dtype, rtol):
+    monkeypatch.setattr(losses, "_CHUNK", chunk)
+    gen = torch.Generator().manual_seed(13)
+    n = 3 * chunk + 5  # a ragged last chunk, and several chunks per thread
+    scale = torch.logspace(-7, 3, n, dtype=torch.float64)
+    x = (torch.randn(n, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    tgt = (torch.randn(n, generator=gen, dtype=torch.float64) * scale * 0.1).to(dtype)
+    alpha, beta = torch.tensor(0.8, dtype=dtype), torch.tensor(1.7, dtype=dtype)
+    exact = losses._kl_loss_exact((x - tgt).double(), alpha.double(), beta.double())
+    exact_grad = losses._laplace_kl_loss_grad((x - tgt).double(), alpha.double(), beta.double())
+    for reduction in ("none", "sum", "mean"):
+        xr = x.clone().requires_grad_(True)
+        got = LaplaceKLLoss(0.8, 1.7, reduction=reduction)(xr, tgt)
+        ref = losses._reduce(exact, reduction)
+        torch.testing.assert_close(got.double(), ref, rtol=rtol, atol=0)
+        w = torch.rand(got.shape, generator=gen, dtype=dtype)  # a non-uniform upstream gradient
+        (g,) = torch.autograd.grad((got * w).sum(), xr)
+        ref_g = exact_grad * (w.double() / n if reduction == "mean" else w.double())
+        torch.testing.assert_close(g.double(), ref_g, rtol=rtol, atol=1e-300)
+    # per-element α and β that broadcast against x (the general, non-scalar path)
+    a = torch.rand(2, 1, generator=gen, dtype=dtype) + 0.5
+    b = torch.rand(1, 3, generator=gen, dtype=dtype) + 0.5
+    xs = x[:6].reshape(2, 3) if n >= 6 else x
+    torch.testing.assert_close(laplace_kl_loss(xs, a, b).double(),
+                               losses._kl_loss_exact(xs.double(), a.double(), b.double()), rtol=rtol, atol=0)
+
+
+def test_fast_path_odd_layouts_and_repeated_backward():
+    gen = torch.Generator().manual_seed(14)
+    x = torch.randn(40, 30, generator=gen, dtype=torch.float64)
+    xt = x.t().requires_grad_(True)  # non-contiguous input
+    loss = laplace_kl_loss(xt, 0.5, 2.0)
+    torch.testing.assert_close(loss, losses._kl_loss_exact(xt.detach(), torch.tensor(0.5, dtype=torch.float64),
+                                                           torch.tensor(2.0, dtype=torch.float64)))
+    (g1,) = torch.autograd.grad(loss.sum(), xt, retain_graph=True)  # an expanded scalar upstream gradient
+    (g2,) = torch.autograd.grad(loss.sum(), xt)  # a second backward through the same graph gives the same
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    torch.testing.assert_close(g1, laplace_kl_loss_grad(xt.detach(), 0.5, 2.0))
+    # the target gets minus the input's gradient
+    inp = torch.randn(50, generator=gen, dtype=torch.float64, requires_grad=True)
+    tgt = torch.randn(50, generator=gen, dtype=torch.float64, requires_grad=True)
+    gi, gt = torch.autograd.grad(LaplaceKLLoss(0.3, 1.1)(inp, tgt), (inp, tgt))
+    torch.testing.assert_close(gt, -gi, rtol=0, atol=0)
+    # empty input: like torch's losses, mean is nan and sum is 0
+    empty = torch.zeros(0, dtype=torch.float64)
+    assert torch.isnan(LaplaceKLLoss()(empty, empty)) and LaplaceKLLoss(reduction="sum")(empty, empty) == 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
