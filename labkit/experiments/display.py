@@ -203,7 +203,8 @@ def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
     if ax is None:
         ax = _new_axes((6.4, 3.2))
     for name, (its, losses) in curves.items():
-        ax.plot(its, losses, label=name, linewidth=1)
+        # a short log (a smoke run logs one or two records) as points: a line through one point draws nothing
+        ax.plot(its, losses, label=name, linewidth=1, marker="o" if len(its) < 3 else None, markersize=4)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     if log:

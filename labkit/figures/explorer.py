@@ -90,6 +90,9 @@ class Figure4Explorer(anywidget.AnyWidget):
     #: :func:`labkit.lab.report.freeze.freeze_third_party_widgets`): the α slider works from the recorded family,
     #: the β controls are disabled
     offline = traitlets.Bool(False).tag(sync=True)
+    #: the controls that work in an offline report and those drawn disabled there with a note (what ``make report``
+    #: counts)
+    offline_controls = traitlets.Dict({"working": ["α"], "disabled": ["β", "β = 1/α"]}).tag(sync=True)
 
     def __init__(self, alpha: float = 0.5, beta: float | None = None, *, positions: int = ALPHA_POSITIONS,
                  n_points: int = FAMILY_POINTS, **kwargs: Any) -> None:

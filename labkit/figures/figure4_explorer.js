@@ -152,11 +152,13 @@ function render({ model, el: root }) {
   status.style.color = "#666";
   controls.appendChild(status);
   const offline = Boolean(model.get("offline"));  // an offline report: no kernel will recompute a family
-  if (offline) {
+  if (offline) {  // the same words and class as every other control a report cannot run (labkit.lab.report)
     const note = document.createElement("span");
-    note.className = "labkit-explorer-offline";
+    note.className = "labkit-explorer-offline labkit-needs-lab";
     note.style.color = "#666";
-    note.textContent = "(offline copy: α moves here; β needs the notebook in the lab)";
+    const code = document.createElement("code");
+    code.textContent = "make lab";
+    note.append("offline copy: α moves here; β and “β = 1/α” need the live lab: ", code);
     controls.appendChild(note);
   }
 

@@ -17,24 +17,55 @@ figure draws once and never repaints. ipympl is a classic widget module without 
 
 No figure is rebuilt per step. Everything works without a kernel too: setting ``slider.value`` in plain Python runs
 the same update, which is how the tests and ``benchmarks/bench_sliders.py`` drive it.
+
+A view records in its widget state which figure it shows and which models are its controls (``offline_twin``), so
+that an offline report (:mod:`labkit.lab.report`) can draw it again over a grid of α with :func:`view_panels`, the
+function the view itself calls, as a figure whose slider works with no kernel.
 """
 from __future__ import annotations
 
 import base64
 import io
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from labkit.figures import builders
 from labkit.figures.builders import ALPHA_RANGE, BETA_RANGE, Panel
 
-__all__ = ["LOG_STEP", "LiveFigure", "css_class", "live_figure1", "live_figure2", "live_figure3", "live_figure4"]
+__all__ = ["LOG_STEP", "POINTS", "VIEWS", "LiveFigure", "css_class", "live_figure1", "live_figure2", "live_figure3", "live_figure4",
+           "view_panels"]
 
 #: slider step in log10 units: 600 positions over 10⁻³ … 10³
 LOG_STEP = 0.01
+#: points per curve by backend (``n_points=None``): plotly ships every step's arrays to the browser and redraws
+#: them there, so its views draw 201 (a step's message and plotly.js's redraw are half as long; the kinks stay
+#: sharp at these plot widths); matplotlib draws in the kernel and ships pixels, so it keeps the builders' 401
+POINTS = {"plotly": 201, "matplotlib": builders.N_POINTS}
+#: each live figure's grid of panels, (rows, cols), and its size in inches per backend (``figsize=`` of
+#: ``live_figure1`` … ``live_figure4`` overrides it; plotly takes the height and fills the width it is given). matplotlib draws at 100 dpi
+#: and ipympl shows the canvas at that size: 7.2 in (720 px) leaves room for ipympl's toolbar in a notebook column
+#: of a 1280 px window with the file browser open.
+VIEWS: dict[int, tuple[int, int, dict[str, tuple[float, float]]]] = {
+    1: (1, 1, {"plotly": (6.0, 4.0), "matplotlib": (5.2, 3.5)}),
+    2: (1, 1, {"plotly": (6.0, 4.0), "matplotlib": (5.2, 3.5)}),
+    3: (1, 1, {"plotly": (6.0, 4.0), "matplotlib": (5.2, 3.5)}),
+    4: (1, 2, {"plotly": (10.0, 4.2), "matplotlib": (7.2, 3.2)}),
+}
+
+
+def view_panels(figure: int, alpha: float, beta: float | None = None, n_points: int = builders.N_POINTS) -> list[Panel]:
+    """The panels live Figure ``figure`` (1–4) shows at ``alpha`` (and, for Figure 4, ``beta``; None: β = 1/α),
+    from :mod:`labkit.figures.builders`: what a slider step draws, and what an offline report draws per step."""
+    if figure == 4:
+        return builders.figure4_panels((alpha,), beta, n_points=n_points)
+    panels = {1: builders.figure1_panels, 2: builders.figure2_panels, 3: builders.figure3_panels}.get(figure)
+    if panels is None:
+        raise ValueError(f"figure must be one of {tuple(VIEWS)}, got figure={figure!r}")
+    return panels(alpha, n_points=n_points)
 
 
 def css_class(figure: int, backend: str) -> str:
@@ -63,9 +94,10 @@ class _PlotlyTarget:
         # time. The titles are not touched: a relayout of the subplot titles alone costs ~5–10 ms a step, so the
         # live titles name the panel and the slider readouts give α and β. x changes only when the range steps
         # (builders.x_range), so most steps send y alone: half the bytes to ship and for plotly.js to take in.
-        update = {"y": [panels[i].curves[key] for i, key in self._slots]}
+        # float32: half the bytes of float64, and all a screen can show
+        update = {"y": [panels[i].curves[key].astype(np.float32) for i, key in self._slots]}
         if any(not np.array_equal(old, p.x) for old, p in zip(self._x, panels)):
-            update["x"] = [panels[i].x for i, _ in self._slots]
+            update["x"] = [panels[i].x.astype(np.float32) for i, _ in self._slots]
             self._x = [p.x for p in panels]
         with self.figure.batch_update():
             self.figure.plotly_restyle(update)
@@ -145,11 +177,16 @@ class LiveFigure(widgets.VBox):
     ``panels`` (the data currently shown, a list of :class:`labkit.figures.builders.Panel`).
     """
 
-    def __init__(self, compute: Callable[[float, float | None], list[Panel]], rows: int, cols: int,
-                 figsize: tuple[float, float], backend: str, alpha: float, beta: float | None,
-                 container_class: str, with_beta: bool) -> None:
+    #: what an offline report needs to draw this view again (see :mod:`labkit.lab.report.twins`): the figure, the
+    #: backend, ``n_points`` and the models of the α slider, the β slider and the "β = 1/α" box (None without β)
+    offline_twin = traitlets.Dict().tag(sync=True, **widgets.widget_serialization)
+
+    def __init__(self, figure: int, backend: str, alpha: float, beta: float | None, n_points: int,
+                 figsize: tuple[float, float] | None = None) -> None:
+        rows, cols, sizes = VIEWS[figure]
+        with_beta = figure == 4
         self.backend = backend
-        self._compute = compute
+        self._compute = lambda a, b: view_panels(figure, a, b, n_points)
         self.alpha_slider = _log_slider(alpha, ALPHA_RANGE, "α")
         self.beta_slider = self.link = None
         controls: list[widgets.Widget] = [self.alpha_slider]
@@ -159,15 +196,17 @@ class LiveFigure(widgets.VBox):
             self.beta_slider.disabled = linked
             self.link = widgets.Checkbox(value=linked, description="β = 1/α", indent=False)
             controls += [self.beta_slider, self.link]
-        self.panels = compute(alpha, self._beta())
-        self._target = _target(backend, self.panels, rows, cols, figsize)
+        self.panels = self._compute(alpha, self._beta())
+        self._target = _target(backend, self.panels, rows, cols, _check_figsize(figsize) or sizes[backend])
         self.figure = self._target.figure
         self.canvas = self._target.widget
         self._syncing = False
-        super().__init__([widgets.HBox(controls), self.canvas])
+        super().__init__([widgets.HBox(controls, layout=widgets.Layout(flex_flow="row wrap")), self.canvas])
+        self.offline_twin = {"figure": figure, "backend": backend, "n_points": n_points, "alpha": self.alpha_slider,
+                             "beta": self.beta_slider, "link": self.link}
         self.add_class("labkit-live-figure")
         self.add_class(f"labkit-backend-{backend}")
-        self.add_class(container_class)
+        self.add_class(css_class(figure, backend))
         self.alpha_slider.observe(self._on_alpha, names="value")
         if with_beta:
             self.beta_slider.observe(self._on_beta, names="value")
@@ -216,40 +255,54 @@ def _check_live(alpha: float, backend: str) -> float:
     return builders.check_alpha(alpha)
 
 
-def _one_panel(panels: Callable[..., list[Panel]], figure: int, alpha: float, backend: str,
-               n_points: int) -> LiveFigure:
-    """The live view of a one-panel figure (1–3) whose ``panels(α, n_points=…)`` depends on α alone."""
+def _points(n_points: int | None, backend: str) -> int:
+    return builders.check_n_points(n_points if n_points is not None else POINTS[backend])
+
+
+def _check_figsize(figsize: tuple[float, float] | None) -> tuple[float, float] | None:
+    if figsize is None:
+        return None
+    try:
+        width, height = (float(v) for v in figsize)
+    except (TypeError, ValueError):
+        raise ValueError(f"figsize must be (width, height) in inches or None, got figsize={figsize!r}") from None
+    if not (0 < width <= 30 and 0 < height <= 30):
+        raise ValueError(f"figsize must be two sizes in (0, 30] inches, got figsize={figsize!r}")
+    return width, height
+
+
+def _one_panel(figure: int, alpha: float, backend: str, n_points: int | None,
+               figsize: tuple[float, float] | None) -> LiveFigure:
+    """The live view of a one-panel figure (1–3), which depends on α alone."""
     alpha = _check_live(alpha, backend)
-    return LiveFigure(lambda a, _: panels(a, n_points=n_points), 1, 1, (6.0, 4.0), backend, alpha, None,
-                      css_class(figure, backend), with_beta=False)
+    return LiveFigure(figure, backend, alpha, None, _points(n_points, backend), figsize)
 
 
 def live_figure1(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = builders.N_POINTS) -> LiveFigure:
+                 n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
     """Figure 1 (L₁, L₂, H_α) with an α slider; x follows α (see :func:`labkit.figures.builders.x_range`)."""
-    return _one_panel(builders.figure1_panels, 1, alpha, backend, n_points)
+    return _one_panel(1, alpha, backend, n_points, figsize)
 
 
 def live_figure2(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = builders.N_POINTS) -> LiveFigure:
+                 n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
     """Figure 2 (normal, Laplace, normalised Huber density) with an α slider for the Huber density."""
-    return _one_panel(builders.figure2_panels, 2, alpha, backend, n_points)
+    return _one_panel(2, alpha, backend, n_points, figsize)
 
 
 def live_figure3(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
-                 n_points: int = builders.N_POINTS) -> LiveFigure:
+                 n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
     """Figure 3 (H_α between D_{α,1/α} and D_{α/2,1/α}, eq. 27) with an α slider; x follows α (see
     :func:`labkit.figures.builders.x_range`)."""
-    return _one_panel(builders.figure3_panels, 3, alpha, backend, n_points)
+    return _one_panel(3, alpha, backend, n_points, figsize)
 
 
 def live_figure4(alpha: float = 0.5, beta: float | None = None, *, backend: str = "plotly",
-                 n_points: int = builders.N_POINTS) -> LiveFigure:
+                 n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
     """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right). α on a log slider 10⁻³ … 10³, β on
     another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (see
     :func:`labkit.figures.builders.x_range`)."""
     alpha = _check_live(alpha, backend)
     if beta is not None:
         beta = builders.check_beta(beta)
-    return LiveFigure(lambda a, b: builders.figure4_panels((a,), b, n_points=n_points), 1, 2, (10.0, 4.2), backend,
-                      alpha, beta, css_class(4, backend), with_beta=True)
+    return LiveFigure(4, backend, alpha, beta, _points(n_points, backend), figsize)

@@ -4,11 +4,17 @@
 prediction noise around the prediction; eqs. 16–17 via :func:`labkit.densities.laplace_pdf`) over an anchor box.
 :class:`Calculator` wraps :func:`labkit.interpret.suggest_stage` and :func:`labkit.interpret.exports.export` in sliders;
 setting a slider's ``value`` from Python runs the same update as dragging it, which is how the tests drive it.
+
+The snippet of every framework and the density plot of both stages are kept up to date side by side, each in a
+``Stack`` that the framework menu and the plot buttons select through a front-end link (``jslink``): switching
+needs no kernel, so both keep working in an offline report, where the noise sliders cannot.
 """
 from __future__ import annotations
 
 import html
 import io
+import re
+import struct
 from fractions import Fraction
 from typing import Any, Sequence
 
@@ -28,6 +34,12 @@ PERCENT_RANGE = (0.5, 200.0)
 PERCENT_STEP = 0.5
 #: the framework selector's options: "labkit" prints λ, α, σ themselves
 TARGETS = ("labkit",) + exports.FRAMEWORKS
+#: snippets written in Python, where a fraction such as 20/9 is the very float it stands for
+PYTHON_TARGETS = ("torchvision", "detectron2", "mmdetection")
+#: the density plot's PNG pixels per CSS pixel: sharp on high-density screens, scaled down on others
+PIXEL_RATIO = 2
+# a float literal with more digits than a person reads (2.2222222222222223)
+_LONG_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d{7,})(?![\w.])")
 
 
 def _check_scales(name: str, values: Sequence[float]) -> np.ndarray:
@@ -84,11 +96,44 @@ def _rectangle(xy, width, height, **kwargs):
     return Rectangle(xy, width, height, **kwargs)
 
 
-def figure_png(fig) -> bytes:
-    """The figure as PNG bytes (for ``widgets.Image`` or ``IPython.display.Image``)."""
+def figure_png(fig, scale: int = 1) -> bytes:
+    """The figure as PNG bytes (for ``widgets.Image`` or ``IPython.display.Image``), at 90 dpi × ``scale``: show a
+    ``scale=2`` PNG at half its pixel size (``Image(..., retina=True)``) for a sharp picture on high-density
+    screens."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90 * scale, bbox_inches="tight")
     return buf.getvalue()
+
+
+def _png_width(png: bytes) -> int:
+    return struct.unpack(">I", png[16:20])[0]  # the IHDR chunk's width, right after the 8-byte signature
+
+
+def readable_numbers(snippet: str, python: bool) -> str:
+    """``snippet`` with every long float literal (2.2222222222222223) written so a person can read it: as the
+    fraction it is exactly (``20/9``, in Python snippets, where that expression is the same float) or rounded to 6
+    significant digits (elsewhere, or when no small fraction gives that float). A trailing comment that only
+    repeated the fraction is dropped."""
+    def short(match: re.Match) -> str:
+        value = float(match.group(1))
+        fraction = Fraction(value).limit_denominator(1000)
+        if python and fraction.denominator > 1 and fraction.numerator / fraction.denominator == value:
+            return f"{fraction.numerator}/{fraction.denominator}"
+        return f"{value:.6g}"
+
+    lines = []
+    for line in snippet.splitlines():
+        line = _LONG_FLOAT.sub(short, line)
+        code, _, comment = line.partition("  # ")
+        lines.append(code if comment and re.search(rf"(?<![\w/.]){re.escape(comment.strip())}(?![\w/.])", code)
+                     else line)
+    return "\n".join(lines)
+
+
+def _snippet_html(text: str, error: bool = False) -> str:
+    colour = "color:#b00;" if error else ""
+    return (f'<pre class="labkit-snippet" style="{colour}font-family:var(--jp-code-font-family,monospace);'
+            f'font-size:12px;line-height:1.4;white-space:pre;overflow-x:auto;margin:4px 0">{html.escape(text)}</pre>')
 
 
 def _percent(fraction: Fraction) -> float:
@@ -112,7 +157,6 @@ class Calculator(widgets.VBox):
         check_choice("framework", framework, TARGETS)
         self.form = start.form
         self._busy = False
-        self._drawn: tuple | None = None
         self.sliders: dict[tuple[str, str, str], widgets.FloatSlider] = {}
         self.ratio: dict[str, Fraction] = {}
         self.alpha: dict[str, widgets.Text] = {}
@@ -135,18 +179,34 @@ class Calculator(widgets.VBox):
             self.alpha[stage] = alpha
             tabs.append(widgets.VBox([alpha, *rows]))
         self.tabs = widgets.Tab(children=tabs, titles=STAGES)
-        self.linked = widgets.Checkbox(value=True, description="one label/prediction ratio per stage")
+        self.linked = widgets.Checkbox(value=True, description="one label/prediction ratio per stage", indent=False,
+                                       layout=widgets.Layout(width="auto"))
         self.framework = widgets.Dropdown(options=TARGETS, value=framework, description="framework")
         self.plot_stage = widgets.ToggleButtons(options=STAGES, value="rpn", description="plot")
-        self.output = widgets.HTML()
-        self.image = widgets.Image(format="png")
-        for w in (self.framework, self.plot_stage):
-            w.observe(lambda _change: self.refresh(), names="value")
+        #: one snippet per framework and one density plot per stage, always current; the menu and the buttons pick
+        self.snippets = {t: widgets.HTML() for t in TARGETS}
+        self.images = {s: widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+                       for s in STAGES}
+        self._drawn: dict[str, tuple] = {}
+        snippet_stack = widgets.Stack(list(self.snippets.values()), selected_index=TARGETS.index(framework))
+        image_stack = widgets.Stack(list(self.images.values()), selected_index=STAGES.index(self.plot_stage.value))
+        self._links = (widgets.jslink((self.framework, "index"), (snippet_stack, "selected_index")),
+                       widgets.jslink((self.plot_stage, "index"), (image_stack, "selected_index")))
         self.linked.observe(self._on_link, names="value")
-        super().__init__([widgets.HBox([self.framework, self.linked]), self.tabs, self.output, self.plot_stage,
-                          self.image])
+        super().__init__([widgets.HBox([self.framework, self.linked]), self.tabs, snippet_stack, self.plot_stage,
+                          image_stack])
         self.add_class("labkit-calculator")
         self.refresh()
+
+    @property
+    def output(self) -> widgets.HTML:
+        """The snippet of the framework the menu shows."""
+        return self.snippets[self.framework.value]
+
+    @property
+    def image(self) -> widgets.Image:
+        """The density plot of the stage the plot buttons show."""
+        return self.images[self.plot_stage.value]
 
     # --- the values the sliders stand for -------------------------------------------------------------------
     def scales(self, stage: str) -> tuple[list[Fraction], list[Fraction]]:
@@ -168,12 +228,14 @@ class Calculator(widgets.VBox):
                 raise ValueError(f"{stage}: {exc}") from None
         return out
 
-    def snippet(self) -> str:
+    def snippet(self, framework: str | None = None) -> str:
+        """The settings as ``framework``'s snippet (default: the one the menu shows), numbers made readable."""
+        target = self.framework.value if framework is None else check_choice("framework", framework, TARGETS)
         stages = self.settings()
-        if self.framework.value == "labkit":
+        if target == "labkit":
             return "\n".join(f"{s}: λ = {st.lam}, α = {st.alpha}, σ = ({', '.join(map(str, st.sigmas))})"
                              for s, st in stages.items())
-        return exports.export(stages, self.framework.value, form=self.form).snippet
+        return readable_numbers(exports.export(stages, target, form=self.form).snippet, target in PYTHON_TARGETS)
 
     # --- events -------------------------------------------------------------------------------------------
     def _on_slider(self, stage: str, kind: str, coordinate: str):
@@ -206,17 +268,20 @@ class Calculator(widgets.VBox):
             self._busy = False
 
     def refresh(self) -> None:
-        try:
-            text = self.snippet()
-            self.output.value = f"<pre>{html.escape(text)}</pre>"
-        except (ValueError, TypeError) as exc:
-            self.output.value = f"<pre style='color:#b00'>{html.escape(str(exc))}</pre>"
-        labels, predictions = self.scales(self.plot_stage.value)
-        key = (self.plot_stage.value, tuple(labels), tuple(predictions))
-        if key != self._drawn:  # drawing costs more than the rest: only when the plotted scales change
-            fig = plot_implied_densities(labels, predictions, title=f"{self.plot_stage.value}: implied noise")
-            self.image.value = figure_png(fig)
-            self._drawn = key
+        """Write every framework's snippet and redraw the density plot of each stage whose scales changed."""
+        for target, out in self.snippets.items():
+            try:
+                out.value = _snippet_html(self.snippet(target))
+            except (ValueError, TypeError) as exc:
+                out.value = _snippet_html(str(exc), error=True)
+        for stage, image in self.images.items():
+            labels, predictions = self.scales(stage)
+            key = (tuple(labels), tuple(predictions))
+            if key != self._drawn.get(stage):  # drawing costs more than the rest: only when its scales change
+                png = figure_png(plot_implied_densities(labels, predictions, title=f"{stage}: implied noise"),
+                                 scale=PIXEL_RATIO)
+                image.value, image.width = png, str(_png_width(png) // PIXEL_RATIO)
+                self._drawn[stage] = key
 
 
 def calculator(preset: str = "proposed", framework: str = "detectron2") -> Calculator:

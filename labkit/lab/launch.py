@@ -1,8 +1,12 @@
 """Start the lab for a person at this machine: JupyterLab (``make lab``) or the Voila dashboard (``make dashboard``).
 
 Both servers listen on 127.0.0.1 only and ask for a random token (printed in the URL); nothing here offers an
-open address or an empty token. ``lab_argv`` / ``dashboard_argv`` build the exact command lines, so the browser test
-starts the servers the same way the Makefile does.
+open address or an empty token. ``lab_argv`` / ``dashboard_argv`` build the exact command lines and
+``lab_environment`` the lab's environment, so the browser test starts the servers the same way the Makefile does.
+
+The lab's default settings (``static/jupyter_config/labconfig/default_setting_overrides.json``, found through
+``JUPYTER_CONFIG_PATH``) turn off JupyterLab's news and update checks: no pop-up asks to fetch news from a network
+the lab does not need. A person's own settings still win over these defaults.
 
 ``python -m labkit serve lab`` · ``python -m labkit serve dashboard``
 """
@@ -16,16 +20,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labkit.lab import NOTEBOOK_DIR
+from labkit.lab import NOTEBOOK_DIR, STATIC_DIR
 
-__all__ = ["HOST", "NOTEBOOK_DIR", "START_NOTEBOOK", "DASHBOARD_NOTEBOOK", "free_port", "new_token", "lab_argv",
-           "dashboard_argv", "url"]
+__all__ = ["HOST", "LAB_CONFIG_DIR", "NOTEBOOK_DIR", "START_NOTEBOOK", "DASHBOARD_NOTEBOOK", "free_port", "new_token",
+           "lab_argv", "lab_environment", "dashboard_argv", "url"]
 
 HOST = "127.0.0.1"
 START_NOTEBOOK = "00_start_here.ipynb"
 DASHBOARD_NOTEBOOK = "dashboard.ipynb"
 DEFAULT_LAB_PORT = 8888
 DEFAULT_DASHBOARD_PORT = 8866
+#: a Jupyter config folder holding the lab's default settings (labconfig/default_setting_overrides.json)
+LAB_CONFIG_DIR = STATIC_DIR / "jupyter_config"
 
 
 def free_port() -> int:
@@ -69,6 +75,15 @@ def lab_argv(port: int, token: str, *, notebook_dir: str | os.PathLike = NOTEBOO
     return argv
 
 
+def lab_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``environ`` (default ``os.environ``) whose ``JUPYTER_CONFIG_PATH`` starts with
+    :data:`LAB_CONFIG_DIR`, so JupyterLab reads the lab's default settings (news and update checks off)."""
+    env = dict(os.environ if environ is None else environ)
+    rest = [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p and Path(p) != LAB_CONFIG_DIR]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(LAB_CONFIG_DIR), *rest])
+    return env
+
+
 def dashboard_argv(port: int, token: str, *, notebook: str | os.PathLike = NOTEBOOK_DIR / DASHBOARD_NOTEBOOK,
                    open_browser: bool = True) -> list[str]:
     """The Voila command line serving ``notebook`` as an app on 127.0.0.1:``port`` (``token`` required), through
@@ -103,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
         argv = dashboard_argv(args.port, token, open_browser=not args.no_browser)
         print(f"The dashboard: {url(args.port, token)}", flush=True)
     try:
-        return subprocess.call(argv)
+        return subprocess.call(argv, env=lab_environment() if args.app == "lab" else None)
     except KeyboardInterrupt:
         return 0

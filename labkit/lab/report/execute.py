@@ -14,7 +14,7 @@ from typing import Iterator
 
 from labkit.lab import NOTEBOOK_DIR
 
-__all__ = ["NOT_REPORTED", "SCALE_PARAMETER", "SMOKE", "SMOKE_PARAMETER", "check_scale", "execute_notebook",
+__all__ = ["SCALE_PARAMETER", "SMOKE", "SMOKE_PARAMETER", "check_scale", "execute_notebook",
            "list_notebooks", "parameter_names", "scale_parameters"]
 
 #: the ``SCALE`` every notebook knows: the quick pass CI runs. Larger scales are each notebook's own ("full", "lab",
@@ -24,8 +24,6 @@ SMOKE = "smoke"
 #: notebook whose parameters cell has the boolean ``SMOKE`` instead, ``SMOKE = (scale == "smoke")``
 SCALE_PARAMETER = "SCALE"
 SMOKE_PARAMETER = "SMOKE"
-#: notebooks that are not reports (the Voila dashboard is an app, not a document)
-NOT_REPORTED = frozenset({"dashboard.ipynb"})
 
 
 def check_scale(scale: str) -> str:
@@ -91,8 +89,8 @@ def execute_notebook(path: str | os.PathLike, scale: str = SMOKE, *, timeout: in
 
 
 def list_notebooks(notebook_dir: str | os.PathLike = NOTEBOOK_DIR) -> list[Path]:
-    """The lab's notebooks that make reports, in name order (``dashboard.ipynb`` is an app and is left out)."""
+    """The lab's notebooks, in name order: each makes a report (the Voila dashboard too, as ``dashboard.html``)."""
     folder = Path(notebook_dir)
     if not folder.is_dir():
         raise ValueError(f"notebook_dir must be a directory, got {str(folder)!r}")
-    return [p for p in sorted(folder.glob("*.ipynb")) if p.name not in NOT_REPORTED]
+    return sorted(folder.glob("*.ipynb"))
