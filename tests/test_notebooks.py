@@ -103,15 +103,7 @@ def test_the_output_check_reads_what_git_stores(tmp_path):
     assert output_problems(stored) == ["cells [1] have outputs or execution counts", "it holds widget state"]
 
 
-#: notebooks whose stored language_info is still the short {"name": "python"} (their owners complete it: see
-#: test_opening_in_the_lab_changes_nothing); strict, so the mark goes once they are done
-LANGUAGE_INFO_PENDING = {"02_laplace_kl_derivation.ipynb", "03_huber_bounds_proofs.ipynb",
-                         "05_faster_rcnn_experiments.ipynb", "06_label_noise_study.ipynb"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="short language_info; to be completed by the notebook's owner")) if n in LANGUAGE_INFO_PENDING
-    else n for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_opening_in_the_lab_changes_nothing(name):
     """JupyterLab writes the kernel's ``language_info`` into a notebook as its kernel connects, and a difference
     marks the notebook modified (test_browser.py checks notebook 01 in the lab). Stored complete, opening changes
