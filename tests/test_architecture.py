@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "labkit"
 #: lowest first; a module may import its own floor and the floors below it, never one above
 FLOORS = (
     ("labkit", "labkit._io", "labkit._inputs", "labkit.losses", "labkit.densities", "labkit.stats",
-     "labkit.provenance", "labkit.theory"),
+     "labkit.provenance", "labkit.theory", "labkit.relatives"),
     ("labkit.symbolic",),
     ("labkit.figures", "labkit.interpret"),
     ("labkit.detection",),
