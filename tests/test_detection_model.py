@@ -496,3 +496,65 @@ def test_paper_heads_take_torchvisions_constructor_arguments():
         assert _head_settings(ours) == _head_settings(stock)
     with pytest.raises(ValueError, match="bbox_reg_weights"):
         paper_faster_rcnn(backbone, TORCHVISION, bbox_reg_weights=(1.0, 1.0, 1.0, 1.0), **parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IoU forms (giou / diou / ciou): torchvision.ops on decoded boxes, detection head only
+# ---------------------------------------------------------------------------------------------------------------
+def hand_decoded(pred, sigmas):
+    """Boxes from log-target deltas by hand (eqs. 41, 43 inverted): x = t_x σ_x w_a + x_a, w = w_a·exp(t_w σ_w)."""
+    sx, sy, sw, sh = (float(s) for s in sigmas)
+    out = []
+    for (tx, ty, tw, th), (ax1, ay1, ax2, ay2) in zip(pred.tolist(), ANCHORS.tolist()):
+        wa, ha = ax2 - ax1, ay2 - ay1
+        x, y = tx * sx * wa + ax1 + wa / 2, ty * sy * ha + ay1 + ha / 2
+        w, h = wa * math.exp(tw * sw), ha * math.exp(th * sh)
+        out.append([x - w / 2, y - h / 2, x + w / 2, y + h / 2])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("form, op", [("giou", torchvision.ops.generalized_box_iou_loss),
+                                      ("diou", torchvision.ops.distance_box_iou_loss),
+                                      ("ciou", torchvision.ops.complete_box_iou_loss)])
+def test_detection_head_iou_form_is_torchvisions_op_on_decoded_boxes(form, op):
+    cfg = stage(form=form, lam=F(1, 2))
+    heads = PaperRoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, score_thresh=0.05, nms_thresh=0.5,
+                          detections_per_img=100, box_loss=cfg)
+    targets = heads.box_coder.encode([GT], [ANCHORS])[0]
+    labels = [torch.tensor([2, 1, 0])]  # two positive RoIs (classes 2 and 1), one background RoI
+    regression = torch.randn(3, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    regression[0, 8:12], regression[1, 4:8] = PRED[0], PRED[1]
+    logits = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    proposals = [torch.cat([ANCHORS, torch.tensor([[0.0, 0.0, 8.0, 8.0]], dtype=torch.float64)])]
+    reg_targets = [torch.cat([targets, torch.zeros(1, 4, dtype=torch.float64)])]
+    _, box_loss = heads.compute_loss(logits, regression, labels, reg_targets, proposals)
+    boxes = hand_decoded(PRED, cfg.settings.sigmas)
+    torch.testing.assert_close(box_loss, 0.5 * op(boxes, GT, reduction="sum") / 3)  # λ·Σ / #sampled RoIs
+    torch.testing.assert_close(dl.box_iou_loss(boxes, GT, cfg), 0.5 * op(boxes, GT))
+    with pytest.raises(ValueError, match="needs the proposals"):
+        heads.compute_loss(logits, regression, labels, reg_targets)
+
+
+def test_iou_forms_are_for_the_detection_head_only():
+    iou, huber_cfg = stage(form="giou"), stage()
+    assert BoxLosses(rpn=huber_cfg, detection=iou).detection.form == "giou"
+    assert BoxLosses.from_dict(BoxLosses(rpn=huber_cfg, detection=iou).to_dict()).detection == iou
+    with pytest.raises(ValueError, match="rpn: form 'giou' .* detection head only"):
+        BoxLosses(rpn=iou, detection=huber_cfg)
+    with pytest.raises(ValueError, match="detection head only"):
+        make_rpn(iou)
+    with pytest.raises(ValueError, match="acts on decoded boxes"):
+        dl.box_regression_loss(torch.zeros(2, 4), iou)
+    with pytest.raises(ValueError, match="needs an IoU form"):
+        dl.box_iou_loss(GT, GT, huber_cfg)
+
+
+def test_lab_model_trains_with_an_iou_head():
+    torch.manual_seed(0)
+    losses = BoxLosses(rpn=IMPLEMENTED.rpn, detection=BoxLossConfig(IMPLEMENTED.detection.settings, form="ciou"))
+    model = build_model("lab", 3, losses, image_size=64)
+    model.train()
+    loss = model(*tiny_batch())
+    assert torch.isfinite(loss["loss_box_reg"]) and loss["loss_box_reg"] > 0
+    loss["loss_box_reg"].backward()
+    assert model.roi_heads.box_predictor.bbox_pred.weight.grad.abs().sum() > 0

@@ -23,7 +23,8 @@ from labkit.figures.explorer import slider_alphas
 from labkit.lab.report import summary, write_reports
 from labkit.lab.report.execute import execute_notebook
 from labkit.lab.report.freeze import (PLOTLY_MIME, WIDGET_STATE_MIME, WIDGET_VIEW_MIME, FreezeResult,
-                                      embed_plotly_outputs, freeze_third_party_widgets)
+                                      embed_plotly_outputs, freeze_third_party_widgets,
+                                      native_plotly_controls)
 from labkit.lab.report.html import link_reports, render_report, write_static_assets
 from labkit.lab.report.twins import NEEDS_LAB_CLASS, POSITIONS
 from test_browser import chromium_page, require_browser
@@ -148,9 +149,11 @@ def test_offline_anywidget_runs_from_its_module(tmp_path):
 
 def test_plotly_json_output_gets_offline_html():
     nb = nbformat.v4.new_notebook()
-    fig = {"data": [{"type": "scatter", "x": [0, 1], "y": [3, 4]}], "layout": {}}
+    fig = {"data": [{"type": "scatter", "x": [0, 1], "y": [3, 4]}],
+           "layout": {"sliders": [{"steps": [{"method": "restyle", "args": ["visible", [True]]}]}]}}
     nb.cells = [nbformat.v4.new_code_cell("f", outputs=[
         nbformat.v4.new_output("display_data", data={PLOTLY_MIME: fig, "text/plain": "Figure"})])]
+    assert native_plotly_controls(nb) == 1  # plotly.js runs its own slider in the page: a working control
     assert embed_plotly_outputs(nb) == 1
     html = nb.cells[0].outputs[0].data["text/html"]
     assert "Plotly.newPlot" in html and "<script src" not in html and "mathjax" not in html.lower()

@@ -22,7 +22,9 @@ from labkit.detection.evaluate import evaluate_run
 from labkit.detection.losses import LOSS_FORMS, SIZE_TARGETS
 from labkit.detection.model import MODEL_NAMES
 from labkit.detection.runs import DEVICES, DeviceUnavailableError
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC, SynthSettings, generate_synthetic, read_settings
+from labkit.detection.synthetic import (DEFAULT_SYNTHETIC, LABEL_NOISE_MODELS, SynthSettings, generate_synthetic,
+                                        read_settings)
+from labkit.detection.uncertainty import UNCERTAINTY_LOSSES, UNCERTAINTY_MODES
 
 __all__ = ["Command", "TRAIN", "EVALUATE", "DATA"]
 
@@ -50,6 +52,16 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-form", default=None, choices=LOSS_FORMS,
                         help="box-loss form for both stages (default: each preset stage's own)")
     parser.add_argument("--size-target", default=d["size_target"], choices=SIZE_TARGETS)
+    parser.add_argument("--uncertainty", default=d["uncertainty"], choices=UNCERTAINTY_MODES,
+                        help="none: the paper's fixed scales; learned: the detection head also predicts a scale per "
+                             "box coordinate (labkit.detection.uncertainty) (default: %(default)s)")
+    parser.add_argument("--uncertainty-loss", default=d["uncertainty_loss"], choices=UNCERTAINTY_LOSSES,
+                        help="with --uncertainty learned: laplace_kl (eq. 18, this paper), laplace_nll, or "
+                             "gaussian_kl_loss (He et al. 2019) (default: %(default)s)")
+    parser.add_argument("--anneal-iters", type=int, default=d["anneal_iters"],
+                        help="with --uncertainty learned: blend from the fixed loss over N iterations (0: off)")
+    parser.add_argument("--var-voting", action="store_true",
+                        help="with --uncertainty learned: variance voting at inference (He et al. 2019)")
     parser.add_argument("--iters", type=int, default=d["iters"])
     parser.add_argument("--batch-size", type=int, default=d["batch_size"])
     parser.add_argument("--lr", type=float, default=d["lr"])
@@ -93,7 +105,9 @@ def _train_run(args: argparse.Namespace) -> int:
             raise ValueError("--data is required (a dataset root in COCO or VOC layout), unless --resume")
         config = TrainConfig(
             data=str(Path(args.data).resolve()), out=str(args.out), model=args.model, preset=args.preset,
-            loss_form=args.loss_form, size_target=args.size_target, iters=args.iters, batch_size=args.batch_size,
+            loss_form=args.loss_form, size_target=args.size_target, uncertainty=args.uncertainty,
+            uncertainty_loss=args.uncertainty_loss, anneal_iters=args.anneal_iters, var_voting=args.var_voting,
+            iters=args.iters, batch_size=args.batch_size,
             lr=args.lr, warmup_iters=args.warmup_iters, image_size=args.image_size, seed=args.seed,
             device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every,
             train_split=args.train_split, val_split=args.val_split or None, weights=args.weights,
@@ -104,9 +118,15 @@ def _train_run(args: argparse.Namespace) -> int:
         metrics = run_dir / "metrics.json"
         if metrics.is_file() and config.evaluate:
             m = json.loads(metrics.read_text())
-            print(" ".join(f"{k}={m[k]:.4f}" for k in ("AP", "AP50", "AP75")))
+            print(_summary(m))
         print(f"run directory: {run_dir}")
     return 0
+
+
+def _summary(metrics: dict) -> str:
+    # AP, AP50, AP75; with learned uncertainty also the NLL and calibration error of the true positives' scales
+    keys = ("AP", "AP50", "AP75", "unc_nll", "unc_calibration_error")
+    return " ".join(f"{k}={metrics[k]:.4f}" for k in keys if metrics.get(k) is not None)
 
 
 def _backbone_weights(value: str) -> str:
@@ -122,16 +142,18 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="dataset split (default: the run's val_split)")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--var-voting", action=argparse.BooleanOptionalAction, default=None,
+                        help="learned-uncertainty runs: variance voting on or off (default: as the run was trained)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     try:
         metrics = evaluate_run(args.run, split=args.split, device=args.device, batch_size=args.batch_size,
-                               progress=True)
+                               progress=True, var_voting=args.var_voting)
     except (DeviceUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
-    print(" ".join(f"{k}={metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")))
+    print(_summary(metrics))
     print(f"wrote {Path(args.run) / 'metrics.json'}")
     return 0
 
@@ -151,6 +173,10 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--label-noise", type=float, default=0.0, metavar="B1",
                        help="Laplace label-noise scale b1 (eq. 16) as a fraction of box width/height, on the "
                             "training labels only (%(default)s)")
+    synth.add_argument("--label-noise-model", default=SynthSettings.label_noise_model, choices=LABEL_NOISE_MODELS,
+                       help="homoscedastic: every box gets B1; heteroscedastic: faint (low-contrast) objects get "
+                            "more, 1.6·B1 down to 0.4·B1, each box's scale recorded in its annotation "
+                            "(%(default)s)")
     synth.add_argument("--workers", type=int, default=None, help="drawing processes (default: CPUs, at most 4)")
     check = sub.add_parser("check", help="read a COCO- or VOC-layout dataset and report counts and skips")
     check.add_argument("root", type=Path, help="dataset root")
@@ -168,7 +194,8 @@ def _data(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = generate_synthetic(args.out, n_train=args.train, n_val=args.val, seed=args.seed,
-                             image_size=args.image_size, label_noise=args.label_noise, workers=args.workers)
+                             image_size=args.image_size, label_noise=args.label_noise, workers=args.workers,
+                             label_noise_model=args.label_noise_model)
     summary = _split_counts(out)
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s: {summary}")
     return 0
@@ -181,8 +208,9 @@ def _split_counts(out: Path) -> str:
         noise = info["label_noise"]
         text = f"{name} {info['images']} images, {info['boxes']} boxes"
         if noise["scale"] > 0:
-            text += (f" (Laplace label noise b1={noise['scale']}: {noise['resized']} boxes widened to the minimum "
-                     f"size, {noise['moved_into_image']} moved into the image)")
+            text += (f" ({noise.get('model', 'homoscedastic')} Laplace label noise b1={noise['scale']}: "
+                     f"{noise['resized']} boxes widened to the minimum size, {noise['moved_into_image']} moved into "
+                     "the image)")
         parts.append(text)
     return "; ".join(parts)
 

@@ -15,6 +15,8 @@ from labkit.detection.backbones import NONE, check_backbone_weights
 from labkit.detection.losses import LOG, LOSS_FORMS, SIZE_TARGETS, BoxLosses, from_preset
 from labkit.detection.model import MODEL_NAMES
 from labkit.detection.runs import DEVICES
+from labkit.detection.uncertainty import LAPLACE_KL, LEARNED, UNCERTAINTY_MODES, UncertaintyConfig, initial_log_scale
+from labkit.detection.uncertainty import NONE as FIXED_SCALES
 
 __all__ = ["TrainConfig", "read_config"]
 
@@ -34,6 +36,12 @@ class TrainConfig:
     # both stages' losses, stored as BoxLosses.to_dict(); None: from preset/loss_form/size_target (a BoxLosses
     # is accepted too, for custom settings outside Table 1)
     box_losses: Mapping[str, Any] | None = None
+    # learned per-box scales (labkit.detection.uncertainty): "none" (the paper's fixed scales) or "learned", with
+    # the loss that trains them, an optional blend from the fixed loss over anneal_iters, and variance voting
+    uncertainty: str = FIXED_SCALES
+    uncertainty_loss: str = LAPLACE_KL
+    anneal_iters: int = 0
+    var_voting: bool = False
     iters: int = 1000
     batch_size: int = 8
     lr: float = 0.02
@@ -95,12 +103,24 @@ class TrainConfig:
         else:
             losses = BoxLosses.from_dict(self.box_losses)
         object.__setattr__(self, "box_losses", losses.to_dict())
+        if self.uncertainty not in UNCERTAINTY_MODES:
+            raise ValueError(f"uncertainty must be one of {UNCERTAINTY_MODES}, got uncertainty={self.uncertainty!r}")
+        spec = UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting)  # checks the three
+        if self.uncertainty == LEARNED:  # the heads' checks (loss form, λ > 0) fail here, before any training
+            initial_log_scale(losses.detection, spec.loss)
         object.__setattr__(self, "data", str(self.data))
         object.__setattr__(self, "out", str(self.out))
 
     @property
     def losses(self) -> BoxLosses:
         return BoxLosses.from_dict(self.box_losses)
+
+    @property
+    def uncertainty_config(self) -> UncertaintyConfig | None:
+        """What :func:`~labkit.detection.model.build_model` takes as ``uncertainty``: None unless "learned"."""
+        if self.uncertainty != LEARNED:
+            return None
+        return UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

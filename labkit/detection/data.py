@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.io import ImageReadMode, decode_image, read_file
 
 from labkit.detection import voc
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic, generate_synthetic
+from labkit.detection.synthetic import DEFAULT_SYNTHETIC, NOISE_SCALE_KEY, ensure_synthetic, generate_synthetic
 
 __all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip", "hflip",
            "generate_synthetic", "ensure_synthetic", "DEFAULT_SYNTHETIC", "SKIP_REASONS", "COCO_LAYOUT",
@@ -185,7 +185,9 @@ class DetectionDataset(Dataset):
             crowd = bool(ann.get("iscrowd", 0))
             area = ann.get("area") if isinstance(ann.get("area"), numbers.Real) else (x2 - x1) * (y2 - y1)
             truth.append({"id": ann.get("id"), "image_id": img["id"], "category_id": ann["category_id"],
-                          "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float(area), "iscrowd": int(crowd)})
+                          "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float(area), "iscrowd": int(crowd),
+                          # a box's own label-noise scale (heteroscedastic synthetic data), for the evaluation
+                          **({NOISE_SCALE_KEY: ann[NOISE_SCALE_KEY]} if NOISE_SCALE_KEY in ann else {})})
             if crowd:
                 self.skipped[SKIP_CROWD] += 1
                 continue

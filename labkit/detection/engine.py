@@ -199,7 +199,7 @@ def train(config: TrainConfig, resume: bool = False, callback: Callable[[Record]
         # on resume the checkpoint replaces every parameter: no backbone file is read, its layout is kept
         model = build_model(config.model, len(dataset.categories) + 1, config.losses, image_size=config.image_size,
                             weights=config.weights if state is None else state["model"],
-                            backbone_weights=config.backbone_weights)
+                            backbone_weights=config.backbone_weights, uncertainty=config.uncertainty_config)
         cuda = device.type == "cuda"
         model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None) \

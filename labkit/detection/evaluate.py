@@ -1,6 +1,8 @@
 """COCO evaluation of a detector: AP, AP50, AP75 and all 12 COCOeval stats (labkit.detection.cocoeval: the fast
 faster-coco-eval backend by default, pycocotools as the reference; the two agree to 1e-9), and the localization
-error of its true positives (labkit.detection.localization).
+error of its true positives (labkit.detection.localization), and for a model with learned uncertainty
+(labkit.detection.uncertainty) the likelihood, calibration and sharpness of its predicted scales
+(labkit.detection.calibration: the ``unc_*`` keys).
 
 :func:`evaluate_run` (``python -m labkit evaluate --run runs/NAME``) rebuilds the run's model from ``config.json``, loads its last
 checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically).
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +19,19 @@ import torch
 from tqdm.auto import tqdm
 
 from labkit._io import write_json
+from labkit.detection.calibration import uncertainty_metrics
 from labkit.detection.cocoeval import FAST, STAT_NAMES, evaluate_detections
 from labkit.detection.config import read_config
 from labkit.detection.data import load_dataset, make_loader
 from labkit.detection.localization import localization_metrics
 from labkit.detection.model import build_model
 from labkit.detection.runs import latest_checkpoint, resolve_device
+from labkit.detection.uncertainty import LearnedScaleRoIHeads
 
-__all__ = ["STAT_NAMES", "predict", "evaluate", "evaluate_run"]
+__all__ = ["STAT_NAMES", "predict", "evaluate", "load_run", "evaluate_run"]
+
+#: COCO result key ← model output key, for a model with learned uncertainty
+_SCALE_KEYS = (("bbox_scales", "box_scales"), ("target_scales", "box_target_scales"))
 
 
 def _check_dataset(dataset: Any) -> None:
@@ -37,7 +45,8 @@ def _check_dataset(dataset: Any) -> None:
 def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | None = None, batch_size: int = 4,
             progress: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
     """Run ``model`` (eval mode) over ``dataset``; return COCO-format results (xywh boxes, category ids, scores)
-    and the image ids seen."""
+    and the image ids seen. A model with learned uncertainty adds ``bbox_scales`` (the predicted scales of centre
+    x, centre y, width, height in pixels) and ``target_scales`` (the same in the head's σ-scaled target units)."""
     _check_dataset(dataset)
     if device is None:
         device = next(model.parameters()).device
@@ -53,9 +62,12 @@ def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | N
                 image_ids.append(image_id)
                 boxes = out["boxes"].detach().float().cpu().clone()  # never edit the model's output
                 boxes[:, 2:] -= boxes[:, :2]  # xyxy -> xywh
-                for box, label, score in zip(boxes.tolist(), out["labels"].tolist(), out["scores"].tolist()):
+                scales = {key: out[name].detach().float().cpu().tolist() for key, name in _SCALE_KEYS if name in out}
+                for k, (box, label, score) in enumerate(zip(boxes.tolist(), out["labels"].tolist(),
+                                                            out["scores"].tolist())):
                     results.append({"image_id": image_id, "category_id": dataset.label_to_category_id[int(label)],
-                                    "bbox": [round(v, 3) for v in box], "score": round(score, 5)})
+                                    "bbox": [round(v, 3) for v in box], "score": round(score, 5),
+                                    **{key: [round(v, 5) for v in rows[k]] for key, rows in scales.items()}})
     finally:
         model.train(was_training)
     return results, image_ids
@@ -66,7 +78,9 @@ def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | 
     """COCO bbox evaluation of ``model`` on ``dataset`` (a DetectionDataset: items (image, target), ``.coco``
     ground truth, ``.label_to_category_id``). Returns the 12 stats (AP, AP50, AP75, …), the localization of the
     true positives at IoU 0.5 (``loc_err``, ``loc_iou``, ``loc_recall``: :mod:`labkit.detection.localization`),
-    ``num_images``, ``num_detections`` and ``seconds``. ``backend``: ``"fast"`` (faster-coco-eval) or ``"pycocotools"``."""
+    ``num_images``, ``num_detections`` and ``seconds``. ``backend``: ``"fast"`` (faster-coco-eval) or ``"pycocotools"``.
+    A model with learned uncertainty adds the ``unc_*`` metrics of
+    :func:`labkit.detection.calibration.uncertainty_metrics` (its true positives at IoU 0.5)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got batch_size={batch_size!r}")
     start = time.perf_counter()
@@ -75,14 +89,26 @@ def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | 
     # no true positive leaves loc_err / loc_iou undefined: null in metrics.json (JSON has no NaN)
     stats.update({k: None if math.isnan(v) else v
                   for k, v in localization_metrics(dataset.coco, results, image_ids=image_ids).items()})
+    heads = getattr(model, "roi_heads", None)
+    if isinstance(heads, LearnedScaleRoIHeads):
+        unc = uncertainty_metrics(dataset.coco, results, heads.uncertainty.distribution, image_ids=image_ids)
+        stats.update({k: _json_number(v) for k, v in unc.items()})
     stats.update(num_images=len(image_ids), num_detections=len(results), seconds=time.perf_counter() - start)
     return stats
 
 
-def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "auto", batch_size: int = 4,
-                 progress: bool = False) -> dict[str, Any]:
-    """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write
-    ``run_dir/metrics.json``. Returns the metrics."""
+def _json_number(value: Any) -> Any:
+    # JSON has no NaN: an undefined metric (no true positive) is null, in nested mappings too
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def load_run(run_dir: str | Path, split: str | None = None, device: str = "auto", var_voting: bool | None = None
+             ) -> tuple[torch.nn.Module, Any, str, Path]:
+    """(model, dataset, split, checkpoint): the model of ``run_dir`` rebuilt from its ``config.json`` with its last
+    checkpoint, on ``device``, and the run's ``split`` dataset (default: its ``val_split``). ``var_voting``: for a
+    learned-uncertainty run, variance voting on or off (default: as the run was configured)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     split = split or config.val_split
@@ -92,11 +118,28 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "a
     if checkpoint is None:
         raise FileNotFoundError(f"run: no checkpoint in {run_dir / 'checkpoints'} (has the run trained?)")
     dev = resolve_device(device)
+    uncertainty = config.uncertainty_config
+    if var_voting is not None:
+        if uncertainty is None:
+            raise ValueError(f"var_voting: the run {run_dir} has no learned uncertainty (variance voting needs "
+                             "predicted scales)")
+        uncertainty = replace(uncertainty, var_voting=bool(var_voting))
     dataset = load_dataset(config.data, split=split)
     model = build_model(config.model, len(dataset.categories) + 1, config.losses, image_size=config.image_size,
-                        weights=checkpoint, backbone_weights=config.backbone_weights)
-    metrics = evaluate(model.to(dev), dataset, device=dev, batch_size=batch_size, progress=progress)
+                        weights=checkpoint, backbone_weights=config.backbone_weights, uncertainty=uncertainty)
+    return model.to(dev), dataset, split, checkpoint
+
+
+def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "auto", batch_size: int = 4,
+                 progress: bool = False, var_voting: bool | None = None) -> dict[str, Any]:
+    """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write
+    ``run_dir/metrics.json``. Returns the metrics. ``var_voting``: as for :func:`load_run`."""
+    model, dataset, split, checkpoint = load_run(run_dir, split, device, var_voting)
+    metrics = evaluate(model, dataset, batch_size=batch_size, progress=progress)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     metrics.update(split=split, checkpoint=checkpoint.name, iteration=int(state["iteration"]))
-    write_json(run_dir / "metrics.json", metrics)
+    heads = getattr(model, "roi_heads", None)
+    if isinstance(heads, LearnedScaleRoIHeads):
+        metrics.update(var_voting=heads.uncertainty.var_voting)
+    write_json(Path(run_dir) / "metrics.json", metrics)
     return metrics

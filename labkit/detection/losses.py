@@ -13,7 +13,9 @@ paper                   here (:class:`BoxLossConfig`: ``settings.lam`` …, ``fo
 μ_x … μ_h               always 0, as in the implementation (Section 6, footnote 1)
 loss form               ``form``: ``"implementation"`` λ/α·H_α (eq. 37, what py-faster-rcnn and torchvision use),
                         ``"paper"`` λ·H_α (the published loss, Section 5), ``"laplace_upper"`` λ/α·D_{α/2,1/α}
-                        (Table 4: H_α replaced by its upper bound of eq. 27, nothing else changed)
+                        (Table 4: H_α replaced by its upper bound of eq. 27, nothing else changed);
+                        detection head only, for comparison: ``"giou"``, ``"diou"``, ``"ciou"`` λ·(1 − IoU + …) of
+                        ``torchvision.ops`` on the decoded boxes (:func:`box_iou_loss`; α and σ do not enter)
 size target             ``size_target``: ``"log"`` t_w* = log(w*/w_a) (eq. 43) or ``"linear"`` t_w* = w*/w_a − 1
                         (Appendix C, eqs. 93–94); likewise for h
 N_reg                   ``normaliser``: what the summed box loss is divided by. ``"sampled"`` (default; torchvision,
@@ -41,6 +43,7 @@ from typing import Any, Mapping
 
 import torch
 from torchvision.models.detection._utils import BoxCoder
+from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 
 from labkit.interpret.presets import get_preset
 from labkit.interpret.settings import (FORMS, IMPLEMENTATION, LAPLACE_UPPER, PAPER, STAGES, StageSettings,
@@ -54,6 +57,10 @@ __all__ = [
     "IMPLEMENTATION",
     "PAPER",
     "LAPLACE_UPPER",
+    "GIOU",
+    "DIOU",
+    "CIOU",
+    "IOU_FORMS",
     "LOG",
     "LINEAR",
     "SAMPLED",
@@ -62,14 +69,20 @@ __all__ = [
     "BoxLossConfig",
     "BoxLosses",
     "check_stage_normaliser",
+    "check_stage_form",
     "from_preset",
     "resolve_box_losses",
     "box_regression_loss",
+    "box_iou_loss",
     "LinearSizeBoxCoder",
     "make_box_coder",
 ]
 
 LOSS_FORMS = FORMS  # implementation λ/α·H_α (eq. 37), paper λ·H_α, laplace_upper λ/α·D_{α/2,1/α} (Table 4)
+# torchvision.ops' IoU losses on decoded boxes (Rezatofighi et al. 2019; Zheng et al. 2020): the detection head only
+GIOU, DIOU, CIOU = "giou", "diou", "ciou"
+IOU_FORMS = (GIOU, DIOU, CIOU)
+_IOU_LOSSES = {GIOU: generalized_box_iou_loss, DIOU: distance_box_iou_loss, CIOU: complete_box_iou_loss}
 
 LOG = "log"  # eq. 43
 LINEAR = "linear"  # eqs. 93–94
@@ -98,7 +111,7 @@ class BoxLossConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.settings, StageSettings):
             raise TypeError(f"settings must be a labkit.interpret.StageSettings, got {type(self.settings).__name__}")
-        check_choice("form", self.form, LOSS_FORMS)
+        check_choice("form", self.form, LOSS_FORMS + IOU_FORMS)
         check_choice("size_target", self.size_target, SIZE_TARGETS)
         check_choice("normaliser", self.normaliser, NORMALISERS)
 
@@ -134,6 +147,7 @@ class BoxLosses:
             if not isinstance(getattr(self, stage), BoxLossConfig):
                 raise TypeError(f"{stage} must be a BoxLossConfig, got {type(getattr(self, stage)).__name__}")
         check_stage_normaliser("detection", self.detection)
+        check_stage_form("rpn", self.rpn)
 
     def stage(self, name: str) -> BoxLossConfig:
         return getattr(self, check_choice("stage", name, STAGES))
@@ -155,6 +169,16 @@ def check_stage_normaliser(stage: str, config: BoxLossConfig) -> BoxLossConfig:
         raise ValueError(f"{stage}: normaliser 'locations' (the number of anchor locations of the feature map) "
                          "applies to the RPN only; the detection head's box loss is divided by its sampled RoIs "
                          "(normaliser 'sampled')")
+    return config
+
+
+def check_stage_form(stage: str, config: BoxLossConfig) -> BoxLossConfig:
+    """``config`` if its form suits ``stage``: the IoU forms need each anchor's box to decode the prediction, and
+    torchvision's ``RegionProposalNetwork.compute_loss`` (the seam :class:`~labkit.detection.model.PaperRPN` uses)
+    is not given the anchors, so they apply to the detection head only."""
+    if stage == "rpn" and config.form in IOU_FORMS:
+        raise ValueError(f"rpn: form {config.form!r} (an IoU loss on decoded boxes) applies to the detection head "
+                         f"only; give the RPN one of {LOSS_FORMS}")
     return config
 
 
@@ -197,12 +221,26 @@ def box_regression_loss(residual: torch.Tensor, config: BoxLossConfig) -> torch.
     ``"implementation"``: (λ/α)·H_α(x), eq. 37 (equal to λ·``smooth_l1_loss(beta=α)``); ``"paper"``: λ·H_α(x);
     ``"laplace_upper"``: (λ/α)·D_{α/2,1/α}(x), the upper bound of eq. 27 put in H_α's place (Table 4).
     """
+    if config.form in IOU_FORMS:
+        raise ValueError(f"form {config.form!r} acts on decoded boxes, not on residuals: use box_iou_loss")
     lam, alpha = float(config.settings.lam), float(config.settings.alpha)
     if config.form == IMPLEMENTATION:
         return (lam / alpha) * huber(residual, alpha)
     if config.form == PAPER:
         return lam * huber(residual, alpha)
     return (lam / alpha) * laplace_kl_loss(residual, alpha / 2, 1 / alpha)
+
+
+def box_iou_loss(boxes: torch.Tensor, target_boxes: torch.Tensor, config: BoxLossConfig) -> torch.Tensor:
+    """Per-box loss of an IoU form, λ·L(boxes, target_boxes) with L torchvision's ``generalized_box_iou_loss``
+    (``"giou"``: 1 − IoU + |C ∖ (A ∪ B)|/|C|), ``distance_box_iou_loss`` (``"diou"``: 1 − IoU + ρ²/d², the squared
+    centre distance over the enclosing box's squared diagonal) or ``complete_box_iou_loss`` (``"ciou"``: DIoU + an
+    aspect-ratio term). Boxes (x₁, y₁, x₂, y₂) in pixels, shape (N, 4); unreduced (the caller sums and normalises).
+    Only λ enters: α shapes the residual losses only, and σ (the coder's weights 1/σ) only rescales what the
+    network outputs before decoding; the loss of given boxes does not depend on it."""
+    if config.form not in IOU_FORMS:
+        raise ValueError(f"box_iou_loss needs an IoU form {IOU_FORMS}, got form={config.form!r}")
+    return float(config.settings.lam) * _IOU_LOSSES[config.form](boxes, target_boxes, reduction="none")
 
 
 class LinearSizeBoxCoder(BoxCoder):

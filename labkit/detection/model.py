@@ -36,9 +36,10 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from labkit.detection.backbones import (NONE, check_backbone_weights, lab_backbone, read_state_dict,
                                         resnet50_fpn_backbone, vgg16_parts)
-from labkit.detection.losses import (LOCATIONS, BoxLossConfig, box_regression_loss, check_stage_normaliser,
-                                     make_box_coder, resolve_box_losses)
+from labkit.detection.losses import (IOU_FORMS, LOCATIONS, BoxLossConfig, box_iou_loss, box_regression_loss,
+                                     check_stage_form, check_stage_normaliser, make_box_coder, resolve_box_losses)
 from labkit.detection.roi_align import FastMultiScaleRoIAlign
+from labkit.detection.uncertainty import LearnedScaleRoIHeads, ScaleRescalingTransform, UncertaintyConfig
 
 __all__ = ["MODEL_NAMES", "DEFAULT_IMAGE_SIZE", "PaperRPN", "PaperRoIHeads", "paper_faster_rcnn", "model_parts",
            "build_model", "load_weights"]
@@ -59,6 +60,17 @@ def _stage_box_loss(pred: torch.Tensor, target: torch.Tensor, config: BoxLossCon
     return box_regression_loss(residual, config).sum() / max(normaliser, 1)
 
 
+def _stage_iou_loss(pred: torch.Tensor, target: torch.Tensor, reference: torch.Tensor, coder, config: BoxLossConfig,
+                    normaliser: int) -> torch.Tensor:
+    # an IoU form compares boxes, not σ-scaled deltas: decode both with the stage's coder against the reference boxes
+    # (decode(encode(g, r), r) = g, so the decoded target is the matched ground truth, as in torchvision's
+    # _box_loss and mmdetection's reg_decoded_bbox)
+    dtype = torch.promote_types(pred.dtype, torch.float32)
+    reference = reference.to(dtype)
+    boxes, target_boxes = (coder.decode_single(d.to(dtype), reference) for d in (pred, target))
+    return box_iou_loss(boxes, target_boxes, config).sum() / max(normaliser, 1)
+
+
 class PaperRPN(RegionProposalNetwork):
     """torchvision's region proposal network with the ``rpn`` stage's box coder and box loss.
 
@@ -70,7 +82,7 @@ class PaperRPN(RegionProposalNetwork):
 
     def __init__(self, *args: Any, box_loss: BoxLossConfig, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.box_loss = box_loss
+        self.box_loss = check_stage_form("rpn", box_loss)  # IoU forms: the detection head only
         # RegionProposalNetwork takes no box-coder argument: it always builds BoxCoder((1, 1, 1, 1))
         self.box_coder = make_box_coder(box_loss)
 
@@ -114,8 +126,8 @@ class PaperRPN(RegionProposalNetwork):
 class PaperRoIHeads(RoIHeads):
     """torchvision's box RoI heads with the ``detection`` stage's box coder and box loss (boxes only: no masks or
     keypoints). Training returns ``loss_classifier`` (cross-entropy) and ``loss_box_reg`` (Σ box loss / #sampled
-    RoIs, on the regression of each positive RoI's ground-truth class, eq. 37 or its variants); inference is
-    torchvision's ``RoIHeads.forward`` itself."""
+    RoIs, on the regression of each positive RoI's ground-truth class, eq. 37 or its variants, or an IoU form on the
+    decoded boxes); inference is torchvision's ``RoIHeads.forward`` itself."""
 
     def __init__(self, *args: Any, box_loss: BoxLossConfig, **kwargs: Any) -> None:
         check_stage_normaliser("detection", box_loss)  # RoIs have no anchor locations to count
@@ -123,17 +135,22 @@ class PaperRoIHeads(RoIHeads):
         self.box_loss = box_loss
         self.box_coder = make_box_coder(box_loss)  # the weights above, and the linear size target when chosen
 
-    def compute_loss(self, class_logits, box_regression, labels, regression_targets):
-        """What torchvision's ``fastrcnn_loss`` computes, with the stage's box loss in place of smooth-L1(β = 1/9)."""
+    def compute_loss(self, class_logits, box_regression, labels, regression_targets, proposals=None):
+        """What torchvision's ``fastrcnn_loss`` computes, with the stage's box loss in place of smooth-L1(β = 1/9).
+        An IoU form needs the sampled ``proposals`` (per image, as ``labels``) to decode the deltas."""
         labels = torch.cat(labels, dim=0)
         regression_targets = torch.cat(regression_targets, dim=0)
         classification_loss = F.cross_entropy(class_logits, labels)
         positive = torch.where(labels > 0)[0]
         box_regression = box_regression.reshape(class_logits.shape[0], -1, 4)
-        box_loss = _stage_box_loss(
-            box_regression[positive, labels[positive]], regression_targets[positive], self.box_loss, labels.numel()
-        )
-        return classification_loss, box_loss
+        pred, target = box_regression[positive, labels[positive]], regression_targets[positive]
+        if self.box_loss.form in IOU_FORMS:
+            if proposals is None:
+                raise ValueError(f"form {self.box_loss.form!r} decodes the deltas: compute_loss needs the proposals")
+            reference = torch.cat(proposals, dim=0)[positive]
+            return classification_loss, _stage_iou_loss(pred, target, reference, self.box_coder, self.box_loss,
+                                                        labels.numel())
+        return classification_loss, _stage_box_loss(pred, target, self.box_loss, labels.numel())
 
     def forward(self, features, proposals, image_shapes, targets=None):
         # torchvision computes the training loss in the module-level fastrcnn_loss, called from inside
@@ -152,17 +169,19 @@ class PaperRoIHeads(RoIHeads):
         proposals, _, labels, regression_targets = self.select_training_samples(proposals, targets)
         box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
         class_logits, box_regression = self.box_predictor(box_features)
-        loss_classifier, loss_box_reg = self.compute_loss(class_logits, box_regression, labels, regression_targets)
+        loss_classifier, loss_box_reg = self.compute_loss(class_logits, box_regression, labels, regression_targets,
+                                                          proposals)
         return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
 
 
-def paper_faster_rcnn(backbone: nn.Module, box_loss: Any, **options: Any) -> FasterRCNN:
+def paper_faster_rcnn(backbone: nn.Module, box_loss: Any, uncertainty: UncertaintyConfig | None = None,
+                      **options: Any) -> FasterRCNN:
     """torchvision's ``FasterRCNN(backbone, **options)`` with :class:`PaperRPN` and :class:`PaperRoIHeads` in place
     of its RPN and RoI heads, built from the same constructor arguments (``options`` over torchvision's defaults)
     and the sub-modules torchvision made or was given (anchor generator, RPN head, RoI pool, box head, predictor).
 
-    ``box_loss``: as for :func:`build_model`. The detection stage's σ set the RoI box coder, so ``bbox_reg_weights``
-    is not an option here.
+    ``box_loss``, ``uncertainty``: as for :func:`build_model`. The detection stage's σ set the RoI box coder, so
+    ``bbox_reg_weights`` is not an option here.
     """
     if "bbox_reg_weights" in options:
         raise ValueError("bbox_reg_weights: the detection stage's σ set the RoI box coder's weights (1/σ, eq. 44); "
@@ -180,12 +199,15 @@ def paper_faster_rcnn(backbone: nn.Module, box_loss: Any, **options: Any) -> Fas
         dict(training=o["rpn_post_nms_top_n_train"], testing=o["rpn_post_nms_top_n_test"]),
         o["rpn_nms_thresh"], score_thresh=o["rpn_score_thresh"], box_loss=losses.rpn,
     )
-    model.roi_heads = PaperRoIHeads(
+    learned = {} if uncertainty is None else {"uncertainty": uncertainty}  # labkit.detection.uncertainty
+    model.roi_heads = (LearnedScaleRoIHeads if learned else PaperRoIHeads)(
         stock_roi.box_roi_pool, stock_roi.box_head, stock_roi.box_predictor, o["box_fg_iou_thresh"],
         o["box_bg_iou_thresh"], o["box_batch_size_per_image"], o["box_positive_fraction"],
         score_thresh=o["box_score_thresh"], nms_thresh=o["box_nms_thresh"],
-        detections_per_img=o["box_detections_per_img"], box_loss=losses.detection,
+        detections_per_img=o["box_detections_per_img"], box_loss=losses.detection, **learned,
     )
+    if learned:  # torchvision's postprocess rescales boxes only; this one rescales box_scales too
+        model.transform = ScaleRescalingTransform.like(model.transform)
     return model
 
 
@@ -275,6 +297,7 @@ def build_model(
     image_size: int | None = None,
     weights: str | Path | Mapping[str, Any] | None = None,
     backbone_weights: str = NONE,
+    uncertainty: UncertaintyConfig | None = None,
 ) -> FasterRCNN:
     """A torchvision ``FasterRCNN`` named ``name`` (one of ``MODEL_NAMES``) with the paper's per-stage box losses.
 
@@ -284,11 +307,13 @@ def build_model(
     images to (default ``DEFAULT_IMAGE_SIZE[name]``). ``backbone_weights``: ``"none"``, ``"imagenet"`` or a local
     state dict of the backbone (:mod:`labkit.detection.backbones`). ``weights``: a whole-model state dict (path or
     mapping) loaded last; it replaces every parameter, so ``backbone_weights`` then only sets the layout (which
-    layers stay fixed) and no backbone file is read.
+    layers stay fixed) and no backbone file is read. ``uncertainty``: None (fixed scales, the paper's model) or a
+    :class:`~labkit.detection.uncertainty.UncertaintyConfig`: the RoI heads then learn a scale per box coordinate
+    and detections carry ``box_scales`` (:mod:`labkit.detection.uncertainty`).
     """
     losses = resolve_box_losses(box_loss)  # a bad setting fails before a backbone is built or downloaded
     backbone, options = model_parts(name, num_classes, image_size, backbone_weights, load_backbone=weights is None)
-    model = paper_faster_rcnn(backbone, losses, **options)
+    model = paper_faster_rcnn(backbone, losses, uncertainty=uncertainty, **options)
     if weights is not None:
         load_weights(model, weights)
     return model

@@ -16,6 +16,12 @@ Laplace noise per box coordinate in the centre/size parameterisation of Faster R
 so that in the regression targets t_x* = (x* − x_a)/w_a and t_w* = w*/w_a − 1 (or log w*/w_a, to first
 order) the label noise has scale b1·w/w_a ≈ b1 for a well-matched anchor: b1 is the label scale of
 eq. 42 in anchor widths. Validation labels stay clean.
+
+``label_noise_model="heteroscedastic"`` makes the noise depend on something visible, so that a detector can learn
+it (issue 17): each object has a contrast v ~ U[1/4, 1] (its colour moved v of the way from the background's mean to
+a contrasting colour) and noise scale b_i = b1·(5/4 − v)/(5/8) — faint objects 4× noisier than vivid ones, b1 on
+average — recorded in each annotation (both splits) as ``label_noise_scale``. ``"homoscedastic"`` (default): b1 for
+every box, drawn exactly as before the option existed.
 """
 from __future__ import annotations
 
@@ -40,6 +46,10 @@ SPLITS: dict[str, int] = {"train": 0, "val": 1}  # split name -> stream index in
 NOISE_STREAM = 1  # the label-noise generator of image i is default_rng([seed, split, i, NOISE_STREAM])
 MIN_BOX_SIZE = 1.0  # pixels: a noisy width or height below this is clipped up to it
 SETTINGS_FILE = "synth.json"
+HOMOSCEDASTIC, HETEROSCEDASTIC = "homoscedastic", "heteroscedastic"
+LABEL_NOISE_MODELS = (HOMOSCEDASTIC, HETEROSCEDASTIC)
+CONTRAST_RANGE = (0.25, 1.0)  # heteroscedastic: the contrast v of an object, uniform on this range
+NOISE_SCALE_KEY = "label_noise_scale"  # heteroscedastic: the annotation's own b_i
 PARALLEL_FROM = 256  # images in a split before worker processes pay for their start-up
 PNG_COMPRESSION = 3  # zlib level: noisy textures barely compress further, and level 3 is ~3x faster than 6
 FORMAT_VERSION = 1
@@ -58,6 +68,7 @@ class SynthSettings:
     seed: int = 0
     image_size: int = 160
     label_noise: float = 0.0
+    label_noise_model: str = HOMOSCEDASTIC
     min_objects: int = 1
     max_objects: int = 4
     min_object_size: float = 0.16
@@ -78,6 +89,7 @@ class SynthSettings:
         need(self.seed >= 0, "seed", ">= 0")
         need(32 <= self.image_size <= 4096, "image_size", "between 32 and 4096 pixels")
         need(math.isfinite(self.label_noise) and self.label_noise >= 0, "label_noise", "a finite number >= 0")
+        need(self.label_noise_model in LABEL_NOISE_MODELS, "label_noise_model", f"one of {LABEL_NOISE_MODELS}")
         need(1 <= self.min_objects <= self.max_objects, "min_objects", f"in 1..max_objects={self.max_objects}")
         need(0 < self.min_object_size <= self.max_object_size <= 0.9, "max_object_size",
              f">= min_object_size={self.min_object_size} and <= 0.9")
@@ -127,8 +139,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return image
 
 
-def draw_scene(rng: np.random.Generator, settings: SynthSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw one image: returns (uint8 [S, S, 3], boxes float64 [N, 4] xyxy pixels, labels int64 [N] in 1..K).
+def draw_scene(rng: np.random.Generator, settings: SynthSettings) -> tuple[np.ndarray, ...]:
+    """Draw one image: returns (uint8 [S, S, 3], boxes float64 [N, 4] xyxy pixels, labels int64 [N] in 1..K,
+    contrasts float64 [N]: each object's v, 1 unless ``settings.label_noise_model`` is heteroscedastic).
 
     Boxes are tight around each shape's full (un-occluded) pixels: x1 = first column, x2 = last column + 1.
     """
@@ -138,6 +151,7 @@ def draw_scene(rng: np.random.Generator, settings: SynthSettings) -> tuple[np.nd
     pixels: list[int] = []
     boxes: list[list[float]] = []
     labels: list[int] = []
+    contrasts: list[float] = []
     wanted = int(rng.integers(settings.min_objects, settings.max_objects + 1))
     for _ in range(wanted * 12):  # attempts; fewer objects when the scene is crowded
         if len(boxes) == wanted:
@@ -159,7 +173,12 @@ def draw_scene(rng: np.random.Generator, settings: SynthSettings) -> tuple[np.nd
             continue
         ys, xs = np.nonzero(mask)
         box = [x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1]
-        colour = _contrasting_colour(rng, image[y:y + h, x:x + w].reshape(-1, 3).mean(0))
+        background = image[y:y + h, x:x + w].reshape(-1, 3).mean(0)
+        colour = _contrasting_colour(rng, background)
+        contrast = 1.0
+        if settings.label_noise_model == HETEROSCEDASTIC:  # drawn only here: homoscedastic scenes stay as they were
+            contrast = float(rng.uniform(*CONTRAST_RANGE))
+            colour = background + contrast * (colour - background)
         shade = np.linspace(-1, 1, h)[:, None, None] * rng.uniform(-15, 15, 3)
         patch = image[y:y + h, x:x + w]
         patch[mask] = np.broadcast_to(colour + shade, patch.shape)[mask]
@@ -167,9 +186,11 @@ def draw_scene(rng: np.random.Generator, settings: SynthSettings) -> tuple[np.nd
         pixels.append(int(mask.sum()))
         boxes.append([float(c) for c in box])
         labels.append(label)
+        contrasts.append(contrast)
     image += rng.standard_normal(image.shape, np.float32) * np.float32(rng.uniform(2, 8))
     pixels_u8 = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    return pixels_u8, np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(labels, np.int64)
+    return (pixels_u8, np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(labels, np.int64),
+            np.asarray(contrasts, np.float64))
 
 
 def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
@@ -189,22 +210,35 @@ def _iou(a: list[float], b: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- label noise
-def laplace_label_noise(boxes: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+def noise_scales(contrasts: np.ndarray, label_noise: float, model: str = HOMOSCEDASTIC) -> np.ndarray:
+    """Each box's label-noise scale b_i: b1 = ``label_noise`` (homoscedastic), or b1·(lo + hi − v)/((lo + hi)/2)
+    for contrast v on :data:`CONTRAST_RANGE` [lo, hi] (heteroscedastic: 1.6·b1 at v = 1/4, 0.4·b1 at v = 1)."""
+    v, (lo, hi) = np.asarray(contrasts, np.float64).reshape(-1), CONTRAST_RANGE
+    if model not in LABEL_NOISE_MODELS:
+        raise ValueError(f"model must be one of {LABEL_NOISE_MODELS}, got model={model!r}")
+    return label_noise * ((lo + hi - v) / ((lo + hi) / 2) if model == HETEROSCEDASTIC else np.ones_like(v))
+
+
+def laplace_label_noise(boxes: np.ndarray, scale: float | np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Perturb xyxy boxes with Laplace noise of scale ``scale`` (b1 of eq. 16) per centre/size coordinate.
 
     Each box's centre x and width get independent Laplace(0, scale·w) noise, centre y and height
-    Laplace(0, scale·h), where w, h are the clean box's size. Returns unclipped xyxy boxes (they may leave
-    the image or have w ≤ 0; see :func:`clip_boxes`). ``scale=0`` returns a copy.
+    Laplace(0, scale·h), where w, h are the clean box's size. ``scale``: one number, or one per box
+    (heteroscedastic noise). Returns unclipped xyxy boxes (they may leave the image or have w ≤ 0; see
+    :func:`clip_boxes`). ``scale=0`` returns a copy.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if not (math.isfinite(scale) and scale >= 0):
+    scales = np.asarray(scale, np.float64)
+    if scales.ndim and scales.shape != (len(boxes),):
+        raise ValueError(f"scale must be one number or one per box ({len(boxes)}), got shape {scales.shape}")
+    if not (np.isfinite(scales).all() and (scales >= 0).all()):
         raise ValueError(f"scale must be a finite number >= 0, got scale={scale!r}")
-    if scale == 0:
+    if not scales.any():
         return boxes.copy()  # exactly: the centre/size round trip below would round the last bit
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     size = np.stack([w, h, w, h], axis=1)
     cxcywh = np.stack([boxes[:, 0] + w / 2, boxes[:, 1] + h / 2, w, h], axis=1)
-    cxcywh = cxcywh + rng.laplace(0.0, 1.0, cxcywh.shape) * scale * size
+    cxcywh = cxcywh + rng.laplace(0.0, 1.0, cxcywh.shape) * (scales[:, None] if scales.ndim else scale) * size
     cx, cy, nw, nh = cxcywh.T
     return np.stack([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2], axis=1)
 
@@ -247,17 +281,21 @@ def _json_bytes(obj: object) -> bytes:
     return (json.dumps(obj, indent=1) + "\n").encode()
 
 
-def _image(settings: SynthSettings, split: str, index: int, folder: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Draw image ``index`` of ``split``, write its PNG, return (label boxes, labels, n_resized, n_moved)."""
+def _image(settings: SynthSettings, split: str, index: int, folder: Path
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Draw image ``index`` of ``split``, write its PNG, return (label boxes, labels, each box's noise scale,
+    n_resized, n_moved)."""
     rng = np.random.default_rng([settings.seed, SPLITS[split], index])
-    pixels, boxes, labels = draw_scene(rng, settings)
+    pixels, boxes, labels, contrasts = draw_scene(rng, settings)
+    scales = noise_scales(contrasts, settings.label_noise, settings.label_noise_model)
     resized = moved = 0
     if split == "train" and settings.label_noise > 0:
         noise_rng = np.random.default_rng([settings.seed, SPLITS[split], index, NOISE_STREAM])
-        raw = laplace_label_noise(boxes, settings.label_noise, noise_rng)
+        per_box = settings.label_noise_model == HETEROSCEDASTIC
+        raw = laplace_label_noise(boxes, scales if per_box else settings.label_noise, noise_rng)
         boxes, resized, moved = clip_boxes(raw, settings.image_size, settings.image_size)
     write_atomic(folder / _file_name(index), _png_bytes(pixels))
-    return boxes, labels, resized, moved
+    return boxes, labels, scales, resized, moved
 
 
 def _file_name(index: int) -> str:
@@ -277,19 +315,21 @@ def _split(settings: SynthSettings, split: str, folder: Path, workers: int) -> t
         drawn = [draw(i) for i in range(n)]
     images, annotations = [], []
     report = {"boxes": 0, "resized": 0, "moved_into_image": 0}
-    for i, (boxes, labels, resized, moved) in enumerate(drawn):
+    heteroscedastic = settings.label_noise_model == HETEROSCEDASTIC
+    for i, (boxes, labels, scales, resized, moved) in enumerate(drawn):
         report["boxes"] += len(boxes)
         report["resized"] += resized
         report["moved_into_image"] += moved
         images.append({"id": i + 1, "file_name": _file_name(i), "width": settings.image_size,
                        "height": settings.image_size})
-        for box, label in zip(boxes, labels):
+        for box, label, scale in zip(boxes, labels, scales):
             x1, y1, x2, y2 = (round(float(c), 3) for c in box)
             w, h = round(x2 - x1, 3), round(y2 - y1, 3)
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label),
-                                "bbox": [x1, y1, w, h], "area": round(w * h, 3), "iscrowd": 0})
+                                "bbox": [x1, y1, w, h], "area": round(w * h, 3), "iscrowd": 0,
+                                **({NOISE_SCALE_KEY: round(float(scale), 6)} if heteroscedastic else {})})
     categories = [{"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(SHAPES)]
-    noise = {"scale": settings.label_noise if noisy else 0.0,
+    noise = {"scale": settings.label_noise if noisy else 0.0, "model": settings.label_noise_model,
              "applied_to": split if noisy else "none" if split == "train" else "none (validation labels stay clean)",
              "coordinates": "centre x, centre y, width, height; scale times the clean box width (x, w) or height (y, h)",
              "distribution": "Laplace, eq. 16", "seed": settings.seed,

@@ -31,7 +31,7 @@ from labkit.lab import STATIC_DIR
 from labkit.lab.report.twins import PLOTLY_CONFIG, live_figure_twin, needs_lab
 
 __all__ = ["CONTROL_MODELS", "CORE_WIDGET_MODULES", "OFFLINE_RUNNER", "PLOTLY_MIME", "WIDGET_STATE_MIME", "WIDGET_VIEW_MIME",
-           "FreezeResult", "embed_plotly_outputs", "freeze_third_party_widgets"]
+           "FreezeResult", "native_plotly_controls", "embed_plotly_outputs", "freeze_third_party_widgets"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -85,6 +85,17 @@ def _plotly_html(figure: dict[str, Any]) -> str:
     # plotly.js comes from the page's <head>; include_mathjax=False keeps plotly from adding a MathJax CDN script
     return pio.to_html(figure, include_plotlyjs=False, include_mathjax=False, full_html=False,
                        default_width="100%", validate=False, config=PLOTLY_CONFIG)
+
+
+def native_plotly_controls(nb) -> int:
+    """The sliders and menus plotly figures carry themselves (``layout.sliders``, ``layout.updatemenus``): plotly.js
+    runs them in the page, so each is a control that works offline. Count them before :func:`embed_plotly_outputs`."""
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            layout = output.get("data", {}).get(PLOTLY_MIME, {}).get("layout", {})
+            count += len(layout.get("sliders", ())) + len(layout.get("updatemenus", ()))
+    return count
 
 
 def embed_plotly_outputs(nb) -> int:

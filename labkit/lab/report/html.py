@@ -22,7 +22,7 @@ from labkit._io import write_atomic
 from labkit.lab import STATIC_DIR
 from labkit.lab.launch import DASHBOARD_NOTEBOOK
 from labkit.lab.report.execute import SMOKE, check_scale, execute_notebook, list_notebooks
-from labkit.lab.report.freeze import embed_plotly_outputs, freeze_third_party_widgets
+from labkit.lab.report.freeze import embed_plotly_outputs, freeze_third_party_widgets, native_plotly_controls
 
 __all__ = ["STATIC_SUBDIR", "TEMPLATE_NAME", "ReportResult", "link_reports", "notebook_to_html", "render_report",
            "write_reports", "write_static_assets"]
@@ -107,11 +107,12 @@ def render_report(nb, notebook: Path, out_dir: Path, reported: set[str] | None =
     nb = copy.deepcopy(nb)
     result = ReportResult(notebook=notebook, html=out_dir / f"{notebook.stem}.html")
     link_reports(nb, {p.name for p in list_notebooks(notebook.parent)} if reported is None else reported)
+    native = native_plotly_controls(nb)
     result.plotly_figures = embed_plotly_outputs(nb)
     frozen = freeze_third_party_widgets(nb)
     result.frozen_figure_widgets, result.replaced_widgets = frozen.frozen_figures, frozen.replaced
     result.offline_widgets, result.frozen_canvases = frozen.offline, frozen.frozen_canvases
-    result.working_controls, result.disabled_controls = frozen.working_controls, frozen.disabled_controls
+    result.working_controls, result.disabled_controls = native + frozen.working_controls, frozen.disabled_controls
     result.twins = frozen.twins
     # the dashboard is an app (`make dashboard` shows it in Voila, without code): its report leaves the code out too
     write_atomic(result.html, notebook_to_html(nb, exclude_input=notebook.name == DASHBOARD_NOTEBOOK))
