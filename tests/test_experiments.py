@@ -316,15 +316,29 @@ def test_loss_curve_plots_every_loss_term_of_one_run():
         E.LossCurve(keys=())
 
 
-def test_plot_noise_study_draws_one_line_and_band_per_noise():
+def test_plot_noise_study_draws_one_panel_with_line_and_band_per_noise():
     res = _fake_results([(b, ls, 0.5, 0.05) for b in (0.0, 0.1) for ls in ("1/40", "1/10")])
     fig = E.plot_noise_study(res, "AP75")
-    ax = fig.axes[0]
-    assert len(ax.lines) == 2 + 1  # two curves, one α·σ = b₁ marker (b₁ = 0 has none on a log axis)
-    assert len(ax.collections) == 2
-    assert ax.get_xscale() == "log"
+    assert len(fig.axes) == 2  # one panel per b₁, sharing y
+    for ax, b in zip(fig.axes, (0.0, 0.1)):
+        assert len(ax.collections) == 1  # the CI band
+        assert len(ax.lines) == 1 + (b > 0)  # the mean, and the α·σ = b₁ marker (b₁ = 0 has none on a log axis)
+        assert ax.get_xscale() == "log"
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1/40", "1/10"]  # as the grid writes them
+    assert [ax.get_title() for ax in fig.axes] == ["b₁ = 0", "b₁ = 0.1"]
+    assert fig.legends and not any(ax.get_legend() for ax in fig.axes)  # the legend stands outside the data
     with pytest.raises(ValueError, match="metric"):
         E.plot_noise_study(res, "AP99")
+
+
+def test_paired_table_says_matched_better_with_one_sign_for_every_metric():
+    values = {(0.2, ls, s): (0.15 if ls == "1/5" else 0.16) + 0.001 * s for ls in ("1/40", "1/5") for s in range(4)}
+    rows = tuple({**r, "AP75": 0.5 - r["loc_err"]} for r in _paired_rows(values))  # better: lower err, higher AP
+    res = E.Results(experiment={"name": "noise-study", "title": "t", "paper": None}, scale={"name": "lab"},
+                    provenance={}, rows=rows, summary=())
+    for metric in ("loc_err", "AP75"):
+        (row,) = E.paired_table(res, metric).rows
+        assert row[:3] == ("0.2", "1/5", "1/40") and row[3].startswith("+0.0100") and row[-1] == "matched better"
 
 
 # --------------------------------------------------------------------------------------------- end to end (smoke)
@@ -440,7 +454,7 @@ def test_cli_noise_study_grid_flags(tmp_path, capsys):
             "--label-noises", "0.05", "--label-scales", "1/20"]
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert ["0.05", "0.05", "1.00"] in [line.split()[:3] for line in printed]  # the only point is the best
+    assert ["0.05", "1/20", "1.00"] in [line.split()[:3] for line in printed]  # the only point: the best
     data = _check_result_files(out, "noise-study", 1)
     assert data["summary"][0]["label_scale"] == "1/20" and data["summary"][0]["label_noise"] == 0.05
     settings = json.loads((Path(data["configs"][0]["data"]) / "synth.json").read_text())["settings"]
@@ -483,3 +497,224 @@ def test_notebook_06_runs_the_noise_study_in_smoke_mode(tmp_path):
     data = _check_result_files(tmp_path / "noise-study", "noise-study",
                                len(grid.label_noises) * len(grid.label_scales))
     assert {s["label_noise"] for s in data["summary"]} == set(grid.label_noises)
+
+
+# --------------------------------------------------------------------------------------------- paired tables 3–5
+RESULTS = ROOT / "results"
+
+
+def _table(values, name="table4"):
+    """Results of a table from {(arm, seed): {metric: value}} (labels: the arm's name in capitals)."""
+    rows = tuple({"experiment": name, "arm": arm, "label": arm.upper(), "seed": seed, "label_noise": 0.0,
+                  "label_scale": None, "status": "ok", **metrics} for (arm, seed), metrics in values.items())
+    return E.Results(experiment={"name": name, "title": "T", "paper": name}, scale={"name": "lab"},
+                     provenance={"device": "cpu", "git_commit": "0" * 40}, rows=rows, summary=())
+
+
+def _t2(q):
+    """Student's t q-quantile with 2 degrees of freedom, by hand: its CDF is 1/2 + t / (2 √(2 + t²))."""
+    u = 2 * q - 1
+    return u * math.sqrt(2 / (1 - u * u))
+
+
+def test_arm_differences_by_hand():
+    """Arm "a" beats "ref" by 0.01, 0.02, 0.06 in AP75 and in loc_err, seed by seed: Δ = a − ref has mean ±0.03,
+    standard deviation √0.0007, and with m = 2 rows the family-wise interval is the t interval at 97.5 %."""
+    gain = {0: 0.01, 1: 0.02, 2: 0.06}
+    values = {}
+    for seed, base in {0: 0.30, 1: 0.20, 2: 0.40}.items():
+        values["ref", seed] = {"AP75": base, "loc_err": 0.1}
+        values["a", seed] = {"AP75": base + gain[seed], "loc_err": 0.1 - gain[seed]}
+    values["a", 3] = {"AP75": 0.9, "loc_err": 0.0}  # no partner seed: left out
+    ap75, loc = E.arm_differences(_table(values), reference="ref")  # the metrics the runs have, in METRICS order
+    se = math.sqrt(0.0007 / 3)
+    for d, sign in ((ap75, 1), (loc, -1)):
+        assert (d["arm"], d["label"], d["reference"], d["reference_label"]) == ("a", "A", "ref", "REF")
+        assert d["seeds"] == (0, 1, 2) and d["comparisons"] == 2
+        assert d["difference"].mean == pytest.approx(sign * 0.03)
+        assert d["difference"].half_width == pytest.approx(_t2(0.975) * se)  # 4.3027 · s/√n
+        assert d["family"].confidence == pytest.approx(0.975)
+        assert d["family"].half_width == pytest.approx(_t2(0.9875) * se)
+        a = [values["a", s][d["metric"]] for s in range(3)]
+        r = [values["ref", s][d["metric"]] for s in range(3)]
+        ci = scipy_stats.ttest_rel(a, r).confidence_interval(confidence_level=0.975)
+        assert (d["family"].low, d["family"].high) == pytest.approx((ci.low, ci.high))
+        assert sorted(d["bootstrap"]) == pytest.approx(sorted((sign * 0.01, sign * 0.06)))  # 3 seeds: their range
+        assert d["better"] == "unresolved"  # 0.03 ± 0.135 covers 0
+    assert (ap75["higher_is_better"], loc["higher_is_better"]) == (True, False)
+
+
+def test_bonferroni_family_counts_every_row_read_at_once():
+    """Δ = 0.08, 0.10, 0.12 (t = 8.66 on 2 degrees of freedom, p = 0.0131) resolves with 2 rows read at once
+    (p < 0.05/2) and not with 4 (p > 0.05/4); the per-comparison 95 % interval excludes 0 either way."""
+    values = {}
+    for seed, (db, dc) in enumerate(((0.08, 0.01), (0.10, -0.02), (0.12, 0.03))):
+        values["ref", seed] = {"AP": 0.5, "loc_err": 0.1}
+        values["b", seed] = {"AP": 0.5 + db, "loc_err": 0.1}
+        values["c", seed] = {"AP": 0.5 + dc, "loc_err": 0.1}
+    res = _table(values)
+    b_values = [values["b", s]["AP"] for s in range(3)]
+    p = scipy_stats.ttest_rel(b_values, [0.5] * 3).pvalue
+    assert 0.05 / 4 < p < 0.05 / 2
+    for metrics, m, verdict in ((["AP"], 2, "arm"), (["AP", "loc_err"], 4, "unresolved")):
+        rows = E.arm_differences(res, "ref", metrics)
+        assert len(rows) == m and {d["comparisons"] for d in rows} == {m}
+        (b,) = [d for d in rows if d["arm"] == "b" and d["metric"] == "AP"]
+        se = 0.02 / math.sqrt(3)
+        assert b["family"].half_width == pytest.approx(_t2(1 - 0.025 / m) * se)
+        ci = scipy_stats.ttest_rel(b_values, [0.5] * 3).confidence_interval(confidence_level=1 - 0.05 / m)
+        assert (b["family"].low, b["family"].high) == pytest.approx((ci.low, ci.high))
+        assert b["difference"].low > 0 and b["better"] == verdict
+        table = E.difference_table(res, "ref", metrics)
+        assert f"m = {m}" in table.header[3]
+        row = next(r for r in table.rows if r[0] == "B − REF")
+        assert row[-1] == ("B better" if verdict == "arm" else "no effect this setting can resolve")
+
+
+def test_one_sign_convention_delta_is_arm_minus_reference():
+    """Δ = arm − reference for every metric; which side is better follows the metric: a smaller loc_err and a
+    larger AP75 are both the arm being better."""
+    values = {}
+    for s in range(3):
+        values["ref", s] = {"AP75": 0.40 + 0.1 * s, "loc_err": 0.10 + 0.01 * s}
+        values["good", s] = {"AP75": 0.45 + 0.1 * s, "loc_err": 0.09 + 0.01 * s}
+        values["bad", s] = {"AP75": 0.35 + 0.1 * s, "loc_err": 0.11 + 0.01 * s}
+    values["lone", 0] = {"AP75": 0.5, "loc_err": 0.1}  # one seed: no interval, no verdict
+    rows = {(d["arm"], d["metric"]): d for d in E.arm_differences(_table(values), "ref")}
+    assert rows["good", "AP75"]["difference"].mean == pytest.approx(0.05)
+    assert rows["good", "loc_err"]["difference"].mean == pytest.approx(-0.01)
+    assert rows["good", "AP75"]["better"] == rows["good", "loc_err"]["better"] == "arm"
+    assert rows["bad", "AP75"]["better"] == rows["bad", "loc_err"]["better"] == "reference"
+    assert rows["lone", "AP75"]["better"] == "undefined" and math.isnan(rows["lone", "AP75"]["bootstrap"][0])
+    table = E.difference_table(_table(values), "ref")
+    assert table.rows[0] == ("GOOD − REF", "AP75 (higher is better)", "+0.050 ± 0.000", "[+0.050, +0.050]",
+                             "[+0.050, +0.050]", "3", "GOOD better")
+    assert table.rows[1][1:3] == ("loc_err (lower is better)", "-0.0100 ± 0.0000")
+    assert table.rows[1][-1] == "GOOD better" and table.rows[3][-1] == "REF better" and table.rows[4][-1] == "–"
+    with pytest.raises(ValueError, match="reference"):
+        E.arm_differences(_table(values), "nobody")
+    with pytest.raises(ValueError, match="metric"):
+        E.arm_differences(_table(values), "ref", ["AP99"])
+    with pytest.raises(ValueError, match="besides the reference"):
+        E.arm_differences(_table({("ref", 0): {"AP": 0.5}}), "ref")
+
+
+def test_paired_bootstrap_resamples_whole_seeds():
+    from labkit.experiments.analysis import bootstrap_interval
+
+    assert bootstrap_interval([1.0, 2.0, 3.0]) == (1.0, 3.0)  # each one-seed resample has probability 1/27 > 2.5 %
+    assert bootstrap_interval([1.0, 2.0, 3.0]) == bootstrap_interval([1.0, 2.0, 3.0])  # seeded
+    assert all(math.isnan(v) for v in bootstrap_interval([1.0]))
+    rng = np.random.default_rng(1)
+    data = rng.normal(0.0, 1.0, 400)
+    low, high = bootstrap_interval(data)
+    t = mean_ci(data)
+    assert low == pytest.approx(t.low, abs=0.03) and high == pytest.approx(t.high, abs=0.03)  # large n: ≈ the t
+
+
+def _said(text):
+    return " ".join(text.split())
+
+
+def _interval(summary, digits):
+    return f"[{round(summary.low, digits) + 0.0:+.{digits}f}, {round(summary.high, digits) + 0.0:+.{digits}f}]"
+
+
+def _stated(summary, digits):
+    return f"{round(summary.mean, digits) + 0.0:+.{digits}f} ± {summary.half_width:.{digits}f}"
+
+
+def test_results_readme_states_the_paired_tables_of_the_committed_results():
+    """Every line of the three paired tables, and the numbers the prose reads, are what the committed
+    results.json files give: the README cannot drift from the files."""
+    readme = (RESULTS / "README.md").read_text()
+    said = _said(readme)
+    tables = {f: E.load_results(RESULTS / f) for f in ("table3-lab", "table4-lab", "table5-lab")}
+    for results in tables.values():
+        for line in E.difference_table(results).to_markdown().splitlines():
+            assert line in readme
+    t3 = {(d["arm"], d["metric"]): d for d in E.arm_differences(tables["table3-lab"])}
+    proposed = t3["proposed", "AP75"]
+    assert proposed["comparisons"] == 10 and proposed["difference"].n == 3 and proposed["better"] == "unresolved"
+    assert f"AP75 {_stated(proposed['difference'], 3)}" in said  # -0.121 ± 0.075
+    assert f"AP75 {_interval(proposed['family'], 3)}" in said
+    alone = {d["arm"]: d for d in E.arm_differences(tables["table3-lab"], metrics=["AP75"])}["proposed"]
+    assert alone["comparisons"] == 2 and alone["better"] == "reference"
+    assert f"family-wise {_interval(alone['family'], 3)}" in said
+    t4 = {d["metric"]: d for d in E.arm_differences(tables["table4-lab"])}
+    assert f"`loc_err`: {_stated(t4['loc_err']['difference'], 4)} box units" in said  # -0.0031 ± 0.0008
+    assert f"family-wise {_interval(t4['loc_err']['family'], 4)}, m = 5" in said
+    resolved = [(f, d["arm"], d["metric"]) for f, r in tables.items() for d in E.arm_differences(r)
+                if d["better"] != "unresolved"]
+    assert resolved == [("table4-lab", "laplace_upper", "loc_err")]  # "the one row … that resolves"
+    for q, text in ((0.975, "4.30 at 95 %"), (0.995, "9.92 at 99 %"), (0.9975, "14.09 at 99.5 %")):
+        assert f"{scipy_stats.t.ppf(q, 2):.2f}" in text and text in said
+
+
+def test_results_readme_one_config_in_three_folders():
+    """Table 3's Implemented, Table 4's H_α and Table 5's log arm train the same config: the last two (one commit)
+    agree to the bit, the first (another commit) differs by the AP75 the README states."""
+    runs = {f: E.load_results(RESULTS / f) for f in ("table3-lab", "table4-lab", "table5-lab")}
+    arm = {"table3-lab": "implemented", "table4-lab": "huber", "table5-lab": "log"}
+    strip = ("extra", "out")
+    configs = {f: [{k: v for k, v in c.items() if k not in strip} for c in r.configs if c["extra"]["arm"] == arm[f]]
+               for f, r in runs.items()}
+    assert configs["table3-lab"] == configs["table4-lab"] == configs["table5-lab"]
+    value = {f: {r["seed"]: r for r in res.rows if r["arm"] == arm[f]} for f, res in runs.items()}
+    assert all(value["table4-lab"][s][m] == value["table5-lab"][s][m] for s in range(3) for m in E.METRICS)
+    diffs = [value["table3-lab"][s]["AP75"] - value["table4-lab"][s]["AP75"] for s in range(3)]
+    said = _said((RESULTS / "README.md").read_text())
+    assert "AP75 " + ", ".join(f"{d:+.4f}" for d in diffs) in said
+    assert f"(mean {_stated(mean_ci(diffs), 3)})" in said
+
+
+def test_results_readme_states_the_noise_study_paired_and_corrected():
+    said = _said((RESULTS / "README.md").read_text())
+    study = E.load_results(RESULTS / "noise-study-lab")
+    for metric in ("loc_err", "AP75"):
+        rows = E.paired_differences(study, metric)
+        assert len(rows) == 15 and {d["comparisons"] for d in rows} == {15}
+        assert [d["family"].confidence for d in rows] == pytest.approx([1 - 0.05 / 15] * 15)
+        assert all(d["better"] == "unresolved" for d in rows)  # "no effect … at any b₁"
+        per_comparison = [d for d in rows if d["difference"].low > 0 or d["difference"].high < 0]
+        assert len(per_comparison) == (1 if metric == "loc_err" else 0)
+    (row,) = [d for d in E.paired_differences(study, "loc_err") if d["difference"].low > 0]
+    assert (row["label_noise"], row["matched_label_scale"], row["label_scale"]) == (0.05, 0.05, 0.2)
+    assert f"1/5 − 1/20 = {_stated(row['difference'], 4)}" in said and _interval(row["family"], 4) in said
+    best = {m: [b[m] for b in E.best_label_scales(study, m)] for m in ("AP75", "loc_err")}
+    assert "0.21 at b₁ = 0, 0.20 at 2.5 %, 0.15 at 5 %, 0.09 at 10 %, 0.02 at 20 %" in said
+    assert [f"{v:.2f}" for v in best["AP75"]] == ["0.21", "0.20", "0.15", "0.09", "0.02"]
+    assert "best arm 0.100 at b₁ = 0, then 0.101, 0.107, 0.123, 0.146 at 20 %" in said
+    assert [f"{v:.3f}" for v in best["loc_err"]] == ["0.100", "0.101", "0.107", "0.123", "0.146"]
+    corners = E.load_results(RESULTS / "noise-study-lab-extremes")
+    for metric, digits in (("loc_err", 4), ("AP75", 3)):
+        rows = {d["label_noise"]: d for d in E.paired_differences(corners, metric)}
+        assert {d["comparisons"] for d in rows.values()} == {2}
+        assert all(d["better"] == "unresolved" and d["difference"].n == 8 for d in rows.values())
+        assert f"{_stated(rows[0.0]['difference'], digits)} in {'`loc_err`' if metric == 'loc_err' else 'AP75'}" \
+               f" (family-wise {_interval(rows[0.0]['family'], digits)})" in said
+        assert _stated(rows[0.2]["difference"], digits) in said
+    ap75 = {d["label_noise"]: d for d in E.paired_differences(corners, "AP75")}
+    assert _interval(_bootstrap_summary(ap75[0.0]["bootstrap"]), 3) in said  # the borderline row's bootstrap
+
+
+def _bootstrap_summary(interval):
+    low, high = interval
+    return Summary(mean=(low + high) / 2, half_width=(high - low) / 2, n=0, std=math.nan, confidence=0.95)
+
+
+def test_holm_resolves_the_same_rows_as_the_bonferroni_intervals_here():
+    """The README says Holm's step-down (paired t-test p-values, scipy) gives the same verdicts as the
+    Bonferroni-widened intervals on every table of the committed results."""
+    families = [E.arm_differences(E.load_results(RESULTS / f)) for f in ("table3-lab", "table4-lab", "table5-lab")]
+    for folder in ("noise-study-lab", "noise-study-lab-extremes"):
+        families += [E.paired_differences(E.load_results(RESULTS / folder), m) for m in ("loc_err", "AP75")]
+    for rows in families:
+        p = [2 * scipy_stats.t.sf(abs(d["difference"].mean) / (d["difference"].std / math.sqrt(d["difference"].n)),
+                                  d["difference"].n - 1) for d in rows]
+        holm, m = set(), len(rows)
+        for rank, i in enumerate(sorted(range(m), key=p.__getitem__)):
+            if p[i] > 0.05 / (m - rank):
+                break
+            holm.add(i)
+        assert holm == {i for i, d in enumerate(rows) if d["better"] != "unresolved"}

@@ -12,10 +12,11 @@ import torch
 import traitlets
 
 from labkit.figures import builders
-from labkit.figures.explorer import ALPHA_POSITIONS, FAMILY_CURVES, FAMILY_POINTS, Figure4Explorer, slider_alphas
+from labkit.figures.explorer import (ALPHA_POSITIONS, FAMILY_CURVES, FAMILY_MARKS, FAMILY_POINTS, Figure4Explorer,
+                                     slider_alphas)
 
 # a small family keeps the tests fast; the default sizes are checked for the buffer layout only
-POSITIONS, POINTS = 31, 41
+POSITIONS, POINTS = 61, 41  # 10 positions per decade: 1, 2 and 5 × 10^k are positions
 
 
 def _decode(widget: Figure4Explorer) -> tuple[np.ndarray, np.ndarray]:
@@ -23,6 +24,10 @@ def _decode(widget: Figure4Explorer) -> tuple[np.ndarray, np.ndarray]:
     x = np.frombuffer(widget.x_data, dtype=np.float32).reshape(n, p)
     y = np.frombuffer(widget.y_data, dtype=np.float32).reshape(n, 4, p)
     return x, y
+
+
+def _marks(widget: Figure4Explorer) -> np.ndarray:
+    return np.frombuffer(widget.mark_data, dtype=np.float32).reshape(len(widget.alphas), len(FAMILY_MARKS))
 
 
 def _reference(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -47,8 +52,10 @@ def test_slider_alphas_cover_the_range_and_hit_the_papers_values():
     assert np.all(np.diff(values) > 0)
     for alpha in builders.FIGURE4_ALPHAS + (1.0, 0.2, 5.0, 1e-3, 1e3):
         assert alpha in values, alpha
+    # round values, as the readout shows them (0.5, not 0.501), still close to uniform in log α
+    assert all(float(f"{v:.2g}") == v for v in values)
     steps = np.diff(np.log10(values))
-    assert steps.max() < 1.6 * steps.min()  # snapping keeps the slider close to uniform in log α
+    assert steps.max() < 2.5 * steps.min()  # 2-digit values step unevenly near 1.0 (1, 1.1, 1.3, 1.4)
     with pytest.raises(ValueError, match="n must be an int >= 2"):
         slider_alphas(1)
 
@@ -60,6 +67,7 @@ def test_family_layout_at_default_sizes():
     assert widget.curve_keys == [k for pair in FAMILY_CURVES for k in pair]
     assert widget.alpha == 0.5 and widget.linked and widget.family_beta == "1/α"
     assert np.all(np.isfinite(y))
+    assert _marks(widget).shape == (ALPHA_POSITIONS, 2) and len(widget.notes) == ALPHA_POSITIONS
 
 
 @pytest.mark.parametrize("position", [0, 7, 15, 30])
@@ -67,8 +75,8 @@ def test_linked_family_matches_independent_references(position):
     widget = Figure4Explorer(1.0, positions=POSITIONS, n_points=POINTS)
     x, y = _decode(widget)
     alpha = widget.alphas[position]
-    # x spans ±x_range(α) with x = 0 a grid point
-    assert x[position, 0] == pytest.approx(-builders.x_range(alpha), rel=1e-6)
+    # one window for every α, [−3, 3], with x = 0 a grid point
+    assert x[position, 0] == -builders.FIGURE4_X_MAX and x[position, -1] == builders.FIGURE4_X_MAX
     assert x[position, POINTS // 2] == 0.0
     expected = _reference(x[position].astype(np.float64), alpha, 1.0 / alpha)
     scale = np.abs(expected).max(axis=1, keepdims=True)
@@ -89,6 +97,17 @@ def test_unlinked_beta_recomputes_the_family():
     np.testing.assert_allclose(after[i], _reference(x[i].astype(np.float64), widget.alpha, 0.25), rtol=2e-6, atol=1e-6)
     widget.linked = True
     assert widget.family_beta == "1/α" and widget.current_beta() == pytest.approx(1.0 / widget.alpha)
+
+
+def test_marks_and_notes_are_the_panels():
+    widget = Figure4Explorer(0.5, positions=POSITIONS, n_points=POINTS)
+    marks = _marks(widget)
+    for i, alpha in enumerate(widget.alphas):
+        loss, grad = builders.figure4_panels(alpha, n_points=POINTS)
+        want = [np.nan if m.at is None else m.at for m in (*loss.marks, *grad.marks)]
+        np.testing.assert_allclose(marks[i], want, rtol=1e-6)
+        assert widget.notes[i] == loss.note
+    assert widget.mark_labels == ["", "|x| = α"]
 
 
 def test_moving_beta_while_linked_does_not_recompute():

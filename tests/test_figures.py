@@ -41,13 +41,14 @@ LIVE = [live.live_figure1, live.live_figure2, live.live_figure3, live.live_figur
 # helpers: read curve data back from what was drawn
 # --------------------------------------------------------------------------------------------------------------
 def mpl_curves(fig: Figure) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per axes: curve key -> (x, y) of the line carrying that gid."""
-    return [{ln.get_gid(): (np.asarray(ln.get_xdata()), np.asarray(ln.get_ydata())) for ln in ax.get_lines()}
-            for ax in fig.axes]
+    """Per axes: curve key -> (x, y) of the line carrying that gid (marks left out: see mpl_overlays)."""
+    return [{ln.get_gid(): (np.asarray(ln.get_xdata()), np.asarray(ln.get_ydata())) for ln in ax.get_lines()
+             if ln.get_gid() in builders.CURVE_LABELS} for ax in fig.axes]
 
 
 def plotly_curves(fig) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    return [(t.meta, np.asarray(t.x, dtype=float), np.asarray(t.y, dtype=float)) for t in fig.data]
+    return [(t.meta, np.asarray(t.x, dtype=float), np.asarray(t.y, dtype=float)) for t in fig.data
+            if t.meta in builders.CURVE_LABELS]
 
 
 def torch_ref(fn, x: np.ndarray, **kw) -> np.ndarray:
@@ -133,7 +134,7 @@ def test_figure4_paper_panels_and_derivatives():
         beta = 1 / alpha  # our stated default: the paper does not give β
         loss, grad = curves[col], curves[4 + col]
         x = loss["huber"][0]
-        assert x[-1] == pytest.approx(3 * alpha)  # the paper's α are all 1–2–5 values: the range is exactly ±3α
+        assert x[0] == -3.0 and x[-1] == 3.0 and 0.0 in x  # one window for every α: α moves the curves, not the axes
         assert fig.axes[col].get_title() == f"α = {alpha:.3g}, β = {beta:.3g}"
         np.testing.assert_allclose(loss["huber"][1], torch_ref(F.huber_loss, x, delta=alpha), rtol=1e-12)
         np.testing.assert_array_equal(loss["kl"][1], laplace_kl_loss(x, alpha, beta))
@@ -155,10 +156,10 @@ def test_every_slider_alpha_gives_readable_panels_that_obey_eq27(log_alpha):
     assert x[0] == -x[-1] and 3 * alpha * (1 - 1e-12) <= x[-1] < 7.5 * alpha
     slack = 1e-12 * alpha * alpha
     assert np.all(c["kl_lower"] <= c["huber"] + slack) and np.all(c["huber"] <= c["kl_upper"] + slack)
-    # Figure 4 with β = 1/α: |H'| ≤ α and |D'| < 1/β = α (eq. 21), both reached near the ends of the x-range
+    # Figure 4 with β = 1/α on [−3, 3]: |H'| = min(α, 3) at the ends, |D'| < 1/β = α (eq. 21) and ≤ |H'| there
     grad = builders.figure4_panels(alpha, n_points=61)[1].curves
-    assert np.max(np.abs(grad["huber_grad"])) == pytest.approx(alpha)
-    assert 0.9 * alpha < np.max(np.abs(grad["kl_grad"])) <= alpha
+    assert np.max(np.abs(grad["huber_grad"])) == pytest.approx(min(alpha, 3.0))
+    assert np.max(np.abs(grad["kl_grad"])) <= min(alpha, 3.0) * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("alpha, half_width", [(1.0, 3.0), (0.01, 0.03), (100.0, 300.0), (0.5, 1.5), (2.0, 6.0),
@@ -177,6 +178,10 @@ def test_figure4_explicit_beta_and_x_max():
         np.testing.assert_array_equal(y, laplace_kl_loss(x, alpha, beta))
 
 
+panels_of = {builders.figure1: builders.figure1_panels, builders.figure2: builders.figure2_panels,
+             builders.figure3: builders.figure3_panels, builders.figure4: builders.figure4_panels}
+
+
 @pytest.mark.parametrize("build", BUILDERS)
 def test_plotly_and_matplotlib_draw_the_same_data(build):
     pfig = build(backend="plotly")
@@ -188,6 +193,18 @@ def test_plotly_and_matplotlib_draw_the_same_data(build):
     for (_, px, py), (_, mx, my) in zip(traces, expected):
         np.testing.assert_array_equal(px, mx)
         np.testing.assert_array_equal(py, my)
+    # the marks and notes too: plotly's traces and matplotlib's lines and texts come from the same overlays
+    overlays = [(t.meta, t.x, t.y, t.text) for t in pfig.data if t.meta not in builders.CURVE_LABELS]
+    mfig = build()
+    mlines = {(i, ln.get_gid()): ln for i, ax in enumerate(mfig.axes) for ln in ax.get_lines()}
+    mtexts = {(i, t.get_gid()): t.get_text().strip() for i, ax in enumerate(mfig.axes) for t in ax.texts}
+    slots = [s for s in builders.trace_slots(panels_of[build]()) if s[1] not in builders.CURVE_LABELS]
+    assert [k for k, *_ in overlays] == [key for _, key in slots]
+    for (i, key), (_, x, y, text) in zip(slots, overlays):
+        if text is None:
+            np.testing.assert_array_equal(mlines[i, key].get_xdata(), np.asarray(x, dtype=float))
+        else:
+            assert mtexts[i, key] == text[0].replace("<br>", "\n")
 
 
 def test_builder_draws_into_given_axes():
@@ -254,6 +271,98 @@ def test_import_and_build_change_no_global_state():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
 
 
+def test_figure4_marks_where_the_curves_touch_and_part():
+    panels = builders.figure4_panels()
+    losses, grads = panels[:4], panels[4:]
+    for loss, grad, alpha in zip(losses, grads, builders.FIGURE4_ALPHAS):
+        (part,), (kink,) = loss.marks, grad.marks
+        h, d = loss.curves["huber"], loss.curves["kl"]
+        height = max(h.max(), d.max()) - min(h.min(), d.min())
+        apart = np.abs(h - d) > builders.TOUCH_FRACTION * height
+        if part.at is None:  # L₁-like (α = 0.01) and L₂-like (α = 100): the gap never shows on [−3, 3]
+            assert not apart.any() and loss.note.startswith("touch across")
+        else:  # they part where the gap first shows, and touch inside
+            assert apart[np.searchsorted(loss.x, part.at)] and not apart[np.abs(loss.x) < part.at].any()
+            assert 0.3 * alpha < part.at < 1.5 * alpha and f"|x| < {part.at:.2g}" in loss.note
+        # H′ saturates at |x| = α: marked while α is inside the window (and not lost in its middle)
+        assert kink.at == (alpha if 0.06 < alpha < 3 else None)
+    assert [p.marks[0].at is None for p in losses] == [True, False, False, True]
+
+
+def test_exported_figure4_shows_four_different_pictures(tmp_path):
+    """The exported figure4.png: the four loss panels, cut out of the PNG, differ pixel by pixel (on windows of ±3α
+    they were one picture under four sets of axis labels)."""
+    from PIL import Image
+
+    dpi = 60
+    (png,) = [p for p in export.export_figures(tmp_path, formats=("png",), dpi=dpi) if p.name == "figure4.png"]
+    image = np.asarray(Image.open(png).convert("L"), dtype=float) / 255.0
+    fig = builders.figure4()
+    fig.savefig(io.BytesIO(), dpi=dpi)  # lays the figure out as the export did
+    height, width = image.shape
+    crops = []
+    for ax in fig.axes[:4]:
+        box = ax.get_position()
+        x0, x1 = int(box.x0 * width) + 3, int(box.x1 * width) - 3
+        y0, y1 = int((1 - box.y1) * height) + 3, int((1 - box.y0) * height) - 3
+        crops.append(np.asarray(Image.fromarray((image[y0:y1, x0:x1] * 255).astype(np.uint8)).resize((120, 80)),
+                                dtype=float) / 255.0)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            changed = np.mean(np.abs(crops[i] - crops[j]) > 0.25)
+            assert changed > 0.01, f"panels {i} and {j} of the exported Figure 4 look alike ({changed:.3%} differ)"
+    # and as data: the loss curves, scaled to their height, have different shapes
+    shapes = [p.curves["huber"] / p.curves["huber"].max() for p in builders.figure4_panels()[:4]]
+    assert min(np.abs(a - b).max() for k, a in enumerate(shapes) for b in shapes[k + 1:]) > 0.05
+
+
+@pytest.mark.parametrize("alpha", [0.006, 0.3, 1.0, 40.0])
+def test_figure2_window_follows_the_huber_density(alpha):
+    (panel,) = builders.figure2_panels(alpha)
+    x, y = panel.x, panel.curves["huber_density"]
+    assert x[-1] == builders.density_x_range(alpha) >= 4.0 and x[-1] >= min(4.0 / alpha, 4.0)
+    assert y[0] < 0.1 * y.max()  # the window reaches the tails ...
+    lo, hi = panel.y_span()
+    assert y.max() > 0.35 * (hi - lo)  # ... and the density fills its axis: not a flat line
+    if panel.ylim is not None:  # the standard densities' peaks are cut off, and the note says how high they go
+        assert "0.40" in panel.note and "0.50" in panel.note
+    else:
+        assert panel.note == "" and alpha >= 0.5
+
+
+def test_live_figure2_matplotlib_returns_to_autoscale():
+    view = live.live_figure2(backend="matplotlib")
+    ax = view.figure.axes[0]
+    view.alpha_slider.value = 0.006
+    assert ax.get_ylim() == pytest.approx(view.panels[0].ylim)
+    note = [t for t in ax.texts if t.get_gid() == "note"][0]
+    assert "above this axis" in note.get_text()
+    view.alpha_slider.value = 2.0
+    assert ax.get_ylim()[1] >= 0.5 and note.get_text() == ""  # the Laplace peak (0.5) in view again
+
+
+def test_offline_twin_follows_the_live_view():
+    """The report's stand-in of a live view: round α steps with the decades written under the slider, Figure 2's y
+    range per step, Figure 4's marks and note per step."""
+    from labkit.lab.report import twins
+
+    alphas = twins.slider_alphas(twins.POSITIONS)
+    assert 0.5 in alphas and 0.501 not in alphas and all(float(f"{a:.2g}") == a for a in alphas)
+    frames = {n: [live.view_panels(n, float(a), None, 41) for a in alphas] for n in (2, 4)}
+    labels = [builders.format_value(a) for a in alphas]
+    fig2 = twins.plotly_slider_figure(frames[2], labels, 1, 1, 300, decades=twins._decades(alphas))
+    steps = fig2.layout.sliders[0].steps
+    assert [a.text for a in fig2.layout.annotations[1:]] == ["10⁻³", "10⁻²", "10⁻¹", "1", "10", "10²", "10³"]
+    assert steps[0].args[1]["yaxis.range"] == list(frames[2][0][0].ylim) and steps[-1].args[1]["yaxis.autorange"]
+    assert steps[list(alphas).index(0.5)].label == "0.5"
+    fig4 = twins.plotly_slider_figure(frames[4], labels, 1, 2, 300)
+    slots = builders.trace_slots(frames[4][0])
+    step = fig4.layout.sliders[0].steps[list(alphas).index(2.0)]
+    update, _, moving = step.args
+    note = update["text"][moving.index(slots.index((0, "note")))]
+    assert note == ["touch for |x| < 1,<br>part beyond"]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # live views: slider.value in plain Python, no kernel
 # --------------------------------------------------------------------------------------------------------------
@@ -272,6 +381,16 @@ EXPECTED = {  # curve key -> reference value at (x, α, β)
 }
 
 
+def window(key: str, alpha: float) -> float:
+    """The half-width of the window a curve is drawn on: Figure 4 keeps [−3, 3], Figure 2 follows the Huber
+    density's scale, Figures 1 and 3 follow α in 1–2–5 steps."""
+    if key in ("huber_grad", "kl_grad", "kl"):
+        return builders.FIGURE4_X_MAX
+    if key in ("normal", "laplace", "huber_density"):
+        return builders.density_x_range(alpha)
+    return builders.x_range(alpha)
+
+
 def check_shown(view: live.LiveFigure, alpha: float, beta: float | None) -> None:
     if view.backend == "plotly":
         shown = plotly_curves(view.figure)
@@ -279,9 +398,9 @@ def check_shown(view: live.LiveFigure, alpha: float, beta: float | None) -> None
         shown = [(k, x, y) for axes in mpl_curves(view.figure) for k, (x, y) in axes.items()]
     # a plotly slider step ships float32 arrays (labkit.figures.live): tolerance by dtype
     rtol = 1e-6 if view.backend == "plotly" else 1e-12
+    figure4 = any(k == "kl" for k, _, _ in shown)
     for key, x, y in shown:
-        if key not in ("normal", "laplace", "huber_density"):
-            assert x[-1] == pytest.approx(builders.x_range(alpha), rel=rtol)  # x follows α
+        assert x[-1] == pytest.approx(builders.FIGURE4_X_MAX if figure4 else window(key, alpha), rel=rtol)
         np.testing.assert_allclose(y, EXPECTED[key](np.asarray(x, dtype=float), alpha, beta), rtol=rtol,
                                    atol=1e-30, err_msg=key)
 
@@ -306,14 +425,31 @@ def test_slider_updates_the_same_figure_in_place(make_view, backend):
 
 
 def test_plotly_live_sends_x_only_when_the_range_steps():
-    view = live.live_figure4(alpha=0.5)
+    view = live.live_figure1(alpha=0.5)
     sent: list[set[str]] = []
     view.figure.observe(lambda change: change["new"] and sent.append(set(change["new"]["restyle_data"])),
                         names="_py2js_restyle")
     view.alpha_slider.value = 0.4  # x_range(0.4) = x_range(0.5) = 1.5
     view.alpha_slider.value = 0.8  # x_range = 3
     assert sent == [{"y"}, {"x", "y"}]
-    check_shown(view, view.alpha_slider.value, 1 / view.alpha_slider.value)
+    check_shown(view, view.alpha_slider.value, None)
+
+
+def test_plotly_live_figure4_moves_its_marks_and_note_in_one_message():
+    view = live.live_figure4(alpha=0.5)
+    sent: list[dict] = []
+    view.figure.observe(lambda change: change["new"] and sent.append(change["new"]["restyle_data"]),
+                        names="_py2js_restyle")
+    view.alpha_slider.value = 2.0
+    (update,) = sent  # one message: curves' y, the marks' x and the note's text
+    slots = builders.trace_slots(view.panels)
+    note = update["text"][slots.index((0, "note"))]
+    assert note == ["touch for |x| < 1,<br>part beyond"]
+    kink = np.asarray(update["x"][slots.index((1, "mark:kink"))], dtype=float)
+    np.testing.assert_allclose(kink[[0, 3]], [-2.0, 2.0])
+    view.alpha_slider.value = 100.0  # the kink leaves the window, the curves touch across it
+    kink = np.asarray(sent[-1]["x"][slots.index((1, "mark:kink"))], dtype=float)
+    assert np.isnan(kink).all() and sent[-1]["text"][slots.index((0, "note"))] == ["touch across<br>[−3, 3]"]
 
 
 def test_figure4_beta_link():
@@ -335,9 +471,16 @@ def test_figure4_beta_link():
     view.link.value = True
     assert view.beta_slider.value == pytest.approx(10.0)
     check_shown(view, 0.1, 10.0)
-    # the slider spans the issue's range, on a log scale
+    # the slider spans the issue's range, on a log scale, reads out 2 significant digits, with a usable track
     assert (view.alpha_slider.base, view.alpha_slider.min, view.alpha_slider.max) == (10.0, -3.0, 3.0)
     assert isinstance(view.alpha_slider, type(view.beta_slider))
+    assert view.alpha_slider.readout_format == ".2r"
+    assert live.SLIDER_PX - live.LABEL_PX - live.READOUT_PX - 2 * live.TRACK_PAD_PX >= 300
+    decades = [w for w in view.children[0].children[0].children if isinstance(w, live.widgets.HTML)]
+    assert decades and all(f">{t}<" in decades[0].value for t in ("10⁻³", "10⁻¹", "1", "10", "10³"))
+    view.link.value = True
+    view.alpha_slider.value = 0.501  # the front end's 10^−0.3: the figure uses the readout's 0.5
+    assert view.panels[0].title == "α = 0.5, β = 2"
 
 
 def test_matplotlib_live_gap_follows_alpha():

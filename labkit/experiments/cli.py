@@ -1,6 +1,8 @@
-"""Run Tables 3–5 or the label-noise study and print our table beside the paper's (`python -m labkit experiment`).
+"""Run Tables 3–5, the label-noise study or the head study and print our table beside the paper's
+(`python -m labkit experiment`).
 
-Example: ``python -m labkit experiment table3 --scale smoke --seeds 1 --out runs/table3``.
+Examples: ``python -m labkit experiment table3 --scale smoke --seeds 1 --out runs/table3``;
+``python -m labkit experiment head-study --scale lab --seeds 20 --out results/head-study-lab --threads 2``.
 """
 from __future__ import annotations
 
@@ -8,17 +10,24 @@ import argparse
 import time
 from pathlib import Path
 
+import torch
+
 from labkit.detection.runs import DeviceUnavailableError
 from labkit.experiments.designs import EXPERIMENT_NAMES, SCALE_NAMES, SCALES, Experiment, noise_study
 from labkit.experiments.display import best_table, paper_table, summary_table
+from labkit.experiments.headstudy import HEAD_SCALES, run_head_study
 from labkit.experiments.results import RESULT_FILES
 from labkit.experiments.runner import run_experiment
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["HEAD_STUDY", "add_arguments", "run"]
+
+#: the controlled box-regression study (labkit.experiments.headstudy): not an arm-by-arm detector experiment
+HEAD_STUDY = "head-study"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table (or the noise study) to run")
+    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY),
+                        help="which table (or the noise study, or the head study) to run")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
                         help="smoke (seconds, CI), lab (synthetic data on a CPU), coco (the paper's schedule, GPUs)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's; lab: 3)")
@@ -34,10 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="noise study only: injected label noise b1 values (default: the scale's grid)")
     parser.add_argument("--label-scales", nargs="+", default=None, metavar="ALPHA_SIGMA",
                         help="noise study only: label scales α·σ to sweep, e.g. 1/40 1/20 (default: the scale's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (1 is fastest on a busy shared CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one experiment and print our table (and the paper's, for the tables)."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"experiment: --threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.experiment == HEAD_STUDY:
+        return _head_study(args)
     out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
     experiment: str | Experiment = args.experiment
     if args.label_noises is not None or args.label_scales is not None:
@@ -60,4 +77,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(best_table(results).to_text())
     print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _head_study(args: argparse.Namespace) -> int:
+    """The head study: its own scales (smoke, lab), results and verdict."""
+    if args.scale not in HEAD_SCALES:
+        raise SystemExit(f"experiment: head-study runs at --scale {' or '.join(HEAD_SCALES)}, got {args.scale!r}")
+    if args.data is not None or args.label_noises is not None or args.label_scales is not None:
+        raise SystemExit("experiment: --data, --label-noises and --label-scales do not apply to head-study")
+    out = args.out or Path("runs") / f"{HEAD_STUDY}-{args.scale}"
+    start = time.perf_counter()
+    try:
+        results = run_head_study(args.scale, seeds=args.seeds, out=out, device=args.device,
+                                 reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
+    except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:
+        raise SystemExit(f"experiment: {exc}") from None
+    for setting, text in results["verdict"].items():
+        print(f"{setting}: {text}")
+    print(f"wrote runs.csv, summary.csv, results.json, head_study.png in {out} in "
+          f"{time.perf_counter() - start:.0f} s")
     return 0

@@ -9,22 +9,26 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 from IPython import get_ipython
+import numpy as np
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 from labkit.detection.losses import BoxLossConfig
-from labkit.experiments.analysis import best_label_scales, noise_grid, paired_differences
+from labkit.experiments.analysis import (BOOTSTRAP_RESAMPLES, arm_differences, best_label_scales, noise_grid,
+                                         paired_differences)
 from labkit.experiments.designs import (LOCALIZATION_METRICS, LOWER_IS_BETTER, METRIC_LABELS, PAPER_TABLES,
                                         Experiment, Scale, build_experiment)
 from labkit.experiments.results import Results, measured_results
 
 __all__ = ["ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table",
-           "paired_table", "plot_noise_study", "plot_loss_curves", "LossCurve"]
+           "paired_table", "difference_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
+           "fraction_text", "noise_text"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,19 @@ def measured_table(results_dir: str | os.PathLike, name: str, folder: str | None
                        ((f"python -m labkit experiment {name} --scale lab --seeds 3 --out results/{name}-lab",),))
 
 
+def fraction_text(value: float) -> str:
+    """A label scale α·σ as the grid writes it: 1/40, 1/5 (a fraction with a denominator up to 1000 when one equals
+    the value to 1e-12; otherwise 3 significant digits). Noise levels b₁ stay decimals (0.025), as the grid and the
+    arms' labels write them (:func:`noise_text`)."""
+    f = Fraction(value).limit_denominator(1000)
+    return str(f) if abs(float(f) - value) <= 1e-12 * max(1.0, abs(value)) else f"{value:.3g}"
+
+
+def noise_text(value: float) -> str:
+    """An injected noise level b₁ as the grid writes it: 0, 0.025, 0.2."""
+    return f"{value:g}"
+
+
 def _stage_text(config: BoxLossConfig) -> str:
     s = config.settings
     text = f"λ={s.lam} α={s.alpha} σ=({s.sigma_x}, {s.sigma_y}, {s.sigma_w}, {s.sigma_h})"
@@ -116,14 +133,15 @@ def arms_table(experiment: str | Experiment, scale: str | Scale = "smoke") -> Re
     exp = build_experiment(experiment, scale) if isinstance(experiment, str) else experiment
     rows = tuple((a.label, _stage_text(a.box_losses.rpn), _stage_text(a.box_losses.detection),
                   a.box_losses.detection.form, a.box_losses.detection.size_target,
-                  f"{a.label_noise:g}", "" if a.label_scale is None else str(a.label_scale)) for a in exp.arms)
+                  noise_text(a.label_noise), "" if a.label_scale is None else str(a.label_scale)) for a in exp.arms)
     return ResultTable(f"{exp.title}: the arms", ("arm", "proposal (rpn)", "detection", "loss form", "size target",
                                                   "b₁", "α·σ"), rows)
 
 
 def best_table(results: Results, metric: str = "AP75") -> ResultTable:
     """:func:`~labkit.experiments.analysis.best_label_scales` as a table."""
-    rows = tuple((f"{b['label_noise']:g}", "tie" if b["best_label_scale"] is None else f"{b['best_label_scale']:g}",
+    rows = tuple((noise_text(b["label_noise"]),
+                  "tie" if b["best_label_scale"] is None else fraction_text(b["best_label_scale"]),
                   "–" if b["ratio_to_noise"] is None else f"{b['ratio_to_noise']:.2f}",
                   "–" if math.isnan(b[metric]) else
                   f"{b[metric]:.3f}" + ("" if math.isnan(b["ci95"]) else f" ± {b['ci95']:.3f}")) for b in
@@ -135,29 +153,71 @@ def best_table(results: Results, metric: str = "AP75") -> ResultTable:
 
 
 def paired_table(results: Results, metric: str = "loc_err") -> ResultTable:
-    """:func:`~labkit.experiments.analysis.paired_differences` as a table, with which side each interval
-    favours."""
+    """:func:`~labkit.experiments.analysis.paired_differences` as a table, with one sign convention for every
+    metric: Δ > 0 means the arm matched to b₁ did better (a smaller ``loc_err``, a larger AP), and which side each
+    interval favours."""
     lower = metric in LOWER_IS_BETTER
     rows = []
     for d in paired_differences(results, metric):
-        diff = d["difference"]
+        diff = d["difference"]  # arm − matched, per seed
+        # matched better by: arm − matched where smaller is better, matched − arm where larger is
+        gain, low, high = (diff.mean, diff.low, diff.high) if lower else (-diff.mean, -diff.high, -diff.low)
         if math.isnan(diff.half_width):
             verdict = "–"
-        elif diff.low > 0 or diff.high < 0:
-            matched_better = (diff.low > 0) == lower
-            verdict = "matched better" if matched_better else "this arm better"
+        elif low > 0:
+            verdict = "matched better"
+        elif high < 0:
+            verdict = "this arm better"
         else:
             verdict = "no difference"
-        rows.append((f"{d['label_noise']:g}", str(Fraction(d["matched_label_scale"]).limit_denominator(1000)),
-                     str(Fraction(d["label_scale"]).limit_denominator(1000)),
-                     "–" if math.isnan(diff.mean) else f"{diff.mean:+.4f}" + (
+        rows.append((noise_text(d["label_noise"]), fraction_text(d["matched_label_scale"]),
+                     fraction_text(d["label_scale"]),
+                     "–" if math.isnan(gain) else f"{round(gain, 4) + 0.0:+.4f}" + (
                          "" if math.isnan(diff.half_width) else f" ± {diff.half_width:.4f}"),
                      str(diff.n), verdict))
+    better = "smaller" if lower else "larger"
     return ResultTable(
         f"{metric}: each label scale against the one matched to b₁, paired by seed ({results.scale['name']} scale)",
-        ("b₁", "matched α·σ", "α·σ", f"Δ {metric} (arm − matched)", "pairs", "95 % CI says"), tuple(rows),
-        "If eq. 42 holds, the matched arm should be the better side of every row "
-        + ("(Δ > 0: its error is smaller)." if lower else "(Δ < 0)."))
+        ("b₁", "matched α·σ", "α·σ", f"Δ {metric}: matched better by", "pairs", "95 % CI says"), tuple(rows),
+        f"Δ > 0: the matched arm's {metric} is {better} than this arm's, seed by seed (the same sign for every "
+        "metric). If eq. 42 holds, every Δ should be > 0.")
+
+
+def _signed(value: float, digits: int) -> str:
+    return "–" if math.isnan(value) else f"{round(value, digits) + 0.0:+.{digits}f}"  # + 0.0: no "-0.000"
+
+
+def difference_table(results: Results, reference: str | None = None, metrics: Sequence[str] | None = None
+                     ) -> ResultTable:
+    """:func:`~labkit.experiments.analysis.arm_differences` as a table: per arm and metric Δ = arm − reference,
+    paired by seed, with its 95 % Student-t interval, the family-wise interval over every row of the table
+    (Bonferroni) that the verdict reads, and the paired bootstrap interval. AP-type rows in 3 decimals, loc_err and
+    loc_iou in 4 (box units)."""
+    diffs = arm_differences(results, reference, metrics)
+    m, family = diffs[0]["comparisons"], diffs[0]["family"].confidence
+    rows = []
+    for d in diffs:
+        diff, fam, digits = d["difference"], d["family"], 4 if d["metric"] in LOCALIZATION_METRICS else 3
+        verdict = {"arm": f"{d['label']} better", "reference": f"{d['reference_label']} better",
+                   "unresolved": "no effect this setting can resolve", "undefined": "–"}[d["better"]]
+        rows.append((f"{d['label']} − {d['reference_label']}",
+                     f"{d['metric']} ({'higher' if d['higher_is_better'] else 'lower'} is better)",
+                     _signed(diff.mean, digits) + ("" if math.isnan(diff.half_width) else
+                                                   f" ± {diff.half_width:.{digits}f}"),
+                     f"[{_signed(fam.low, digits)}, {_signed(fam.high, digits)}]",
+                     f"[{_signed(d['bootstrap'][0], digits)}, {_signed(d['bootstrap'][1], digits)}]",
+                     str(diff.n), verdict))
+    prov = results.provenance
+    return ResultTable(
+        f"{results.experiment['title']}: each arm − {diffs[0]['reference_label']}, paired by seed "
+        f"({results.scale['name']} scale)",
+        ("Δ = arm − reference", "metric", "Δ ± 95 % CI (t)", f"family-wise CI (Bonferroni, m = {m})",
+         "95 % paired bootstrap", "seeds", "verdict (family-wise)"), tuple(rows),
+        f"Seed by seed: same data, same initial weights, same batch order. The verdict reads the family-wise interval: "
+        f"the m = {m} rows are read at once, so each is a Student-t interval at {100 * family:.4g} %, and all hold "
+        f"together with ≥ 95 %. Bootstrap: percentile, {BOOTSTRAP_RESAMPLES:,} resamples of the seeds; it never "
+        f"reaches past the seeds' own range, so with few seeds it is too narrow to read alone. results.json: "
+        f"{prov.get('device', '?')}, commit {str(prov.get('git_commit', '?'))[:10]}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -169,30 +229,60 @@ def _new_axes(size: tuple[float, float]) -> Any:
     return Figure(figsize=size, layout="constrained").subplots()
 
 
+def _seed_values(results: Results, metric: str) -> dict[tuple[float, float], list[float]]:
+    """(b₁, α·σ) -> the finished runs' values of ``metric`` (one per seed)."""
+    out: dict[tuple[float, float], list[float]] = {}
+    for r in results.rows:
+        v = r.get(metric)
+        if r.get("status", "ok") == "ok" and v is not None and not math.isnan(float(v)) and r.get("label_scale"):
+            out.setdefault((float(r["label_noise"]), float(Fraction(r["label_scale"]))), []).append(float(v))
+    return out
+
+
 def plot_noise_study(results: Results, metric: str = "AP75", ax: Any = None) -> Figure:
-    """``metric`` against the loss's label scale α·σ, one line per b₁ with its 95 % CI band; a dotted line marks
-    α·σ = b₁ in the same colour. Returns the figure."""
+    """``metric`` against the loss's label scale α·σ, one panel per injected noise b₁ (a shared y axis): the mean
+    over seeds with its 95 % CI band, each seed's run as a dot, and a dotted line at α·σ = b₁ (what eq. 42
+    matches). Noise levels and scales are written as the grid writes them (b₁ = 0.025, α·σ = 1/40); the legend
+    stands beside the panels, outside the data. ``ax``: None, or one matplotlib Axes per b₁. Returns the figure."""
     grid = noise_grid(results, metric)
+    seeds = _seed_values(results, metric)
     if ax is None:
-        ax = _new_axes((6.4, 4.0))
-    fig = ax.figure
-    for i, (b, points) in enumerate(grid.items()):
+        axes = list(Figure(figsize=(2.2 * len(grid) + 2.6, 3.6), layout="constrained")
+                    .subplots(1, len(grid), sharey=True, squeeze=False)[0])
+    else:
+        axes = list(np.ravel(ax)) if not hasattr(ax, "plot") else [ax]
+        if len(axes) != len(grid):
+            raise ValueError(f"ax must be None or {len(grid)} Axes (one per b₁), got {len(axes)}")
+    fig = axes[0].figure
+    ticks = sorted({x for points in grid.values() for x, _ in points})
+    for i, ((b, points), a) in enumerate(zip(grid.items(), axes)):
         colour = f"C{i}"
         xs = [p[0] for p in points]
-        mean = [p[1].mean for p in points]
-        ax.plot(xs, mean, "o-", color=colour, label=f"b₁ = {b:g}")
+        a.plot(xs, [p[1].mean for p in points], "o-", color=colour, label="mean over seeds", zorder=3)
         if all(not math.isnan(p[1].half_width) for p in points):
-            ax.fill_between(xs, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.2)
+            a.fill_between(xs, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.2,
+                           lw=0, label="95 % CI of the mean")
+        dots = [(x, v) for x in xs for v in seeds.get((b, x), [])]
+        if dots:
+            a.plot(*zip(*dots), ".", color="0.35", ms=3, alpha=0.7, label="one seed", zorder=2)
         if b > 0:
-            ax.axvline(b, color=colour, linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ticks = sorted({x for points in grid.values() for x, _ in points})
-    ax.set_xticks(ticks, [str(Fraction(x).limit_denominator(1000)) for x in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("label scale α·σ of the loss (anchor sizes, eq. 42)")
-    ax.set_ylabel(f"{METRIC_LABELS[metric]} (validation, clean labels)", fontsize="small")
-    ax.set_title(f"{metric} against the assumed label noise ({results.scale['name']} scale)")
-    ax.legend(title="injected noise", fontsize="small")
+            a.axvline(b, color="0.3", linestyle=":", linewidth=1.2, label="α·σ = b₁ (eq. 42)")
+        a.set_xscale("log")
+        a.set_xticks(ticks, [fraction_text(x) for x in ticks])
+        a.set_xlim(ticks[0] / 1.4, ticks[-1] * 1.4)  # room for the end points' dots and dotted lines
+        a.minorticks_off()
+        a.set_title(f"b₁ = {noise_text(b)}", fontsize="medium")
+        a.grid(True, alpha=0.3)
+    axes[0].set_ylabel(textwrap.fill(f"{METRIC_LABELS[metric]} (validation, clean labels)", 28))
+    fig.supxlabel("label scale α·σ of the loss (anchor sizes, eq. 42)", fontsize="medium")
+    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    fig.suptitle(f"{metric} against the assumed label noise, per injected noise b₁ ({results.scale['name']} scale;"
+                 f" {better} is better)", fontsize="medium")
+    handles = {}
+    for a in axes:
+        for h, label in zip(*a.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small", frameon=False)
     return fig
 
 

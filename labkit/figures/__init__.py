@@ -3,14 +3,16 @@
 ==========================  ======================================================================================
 module                      job
 ==========================  ======================================================================================
-``builders``                the figures as data (:class:`Panel`, ``figure1_panels`` … ``figure4_panels``) and their
-                            matplotlib / plotly renderings (``figure1`` … ``figure4``, ``draw_matplotlib``,
-                            ``plotly_figure``); parameter ranges and checks
+``panels``                  the figures as data (:class:`Panel`, ``figure1_panels`` … ``figure4_panels``), marks and
+                            notes, parameter ranges and checks
+``builders``                their matplotlib / plotly renderings (``figure1`` … ``figure4``, ``draw_matplotlib``,
+                            ``plotly_figure``); re-exports ``panels``
 ``export``                  ``export_figures`` (PNG/SVG/PDF) and the ``figures`` command (``python -m labkit figures``)
 ``live``                    ipywidgets views with sliders over α and β (``live_figure1`` … ``live_figure4``),
                             recomputed in the kernel and written into the existing plot
 ``explorer``                an anywidget Figure 4 whose α slider repaints in the browser (``explore_figure4``);
                             its front end is ``figure4_explorer.js`` beside it
+``exercises``               feedback for notebook 01's exercises (predict, then move a slider to check)
 ==========================  ======================================================================================
 
 This package re-exports the builders and ``export_figures``, so ``from labkit.figures import figure1`` works.

@@ -4,8 +4,9 @@
 the browser: a step costs the kernel ~1 ms but the round trip (slider message → kernel → figure message → plotly.js)
 about 200 ms on a small machine. :class:`Figure4Explorer` computes the whole α family once instead: for every
 position of its α slider, :func:`labkit.figures.builders.figure4_panels` gives x, H_α, D_{α,β}, H'_α and D'_{α,β}
-(eqs. 5, 19, 21), and the arrays travel to the browser once, as float32 binary buffers (``FAMILY_POINTS`` points per
-curve, ``ALPHA_POSITIONS`` positions: ≈ 1.2 MB). Its front end (``figure4_explorer.js`` beside this module, an
+(eqs. 5, 19, 21), with where the curves part and where H'_α saturates (the panels' marks and notes), and the
+arrays travel to the browser once, as float32 binary buffers (``FAMILY_POINTS`` points per curve,
+``ALPHA_POSITIONS`` positions: ≈ 0.5 MB). Its front end (``figure4_explorer.js`` beside this module, an
 anywidget module) only picks the arrays of the slider's position and redraws two SVG panels: nothing in the
 browser computes a loss. A β change (β slider, or the "β = 1/α" box) goes to the kernel, which recomputes the
 family for the new β and sends it; α stays instant in both modes.
@@ -26,35 +27,35 @@ import traitlets
 from labkit.figures import builders
 from labkit.figures.builders import ALPHA_RANGE, BETA_RANGE, CURVE_COLORS, CURVE_LABELS, DASHED
 
-__all__ = ["ALPHA_POSITIONS", "FAMILY_POINTS", "FAMILY_CURVES", "Figure4Explorer", "explore_figure4", "slider_alphas"]
+__all__ = ["ALPHA_POSITIONS", "FAMILY_POINTS", "FAMILY_CURVES", "FAMILY_MARKS", "Figure4Explorer", "explore_figure4",
+           "slider_alphas"]
 
-#: α slider positions, log-spaced over ALPHA_RANGE (step 0.02 in log10 α), with 1, 2 and 5 × 10^k snapped in
-ALPHA_POSITIONS = 301
+#: α slider positions, 20 per decade over ALPHA_RANGE, each a round value (2 significant digits: 0.5, 0.56, 0.63)
+ALPHA_POSITIONS = 121
 #: points per curve in the family (odd: x = 0 is a grid point)
 FAMILY_POINTS = 201
 #: the curves of Figure 4, in the order of the family buffer: the loss panel's, then the derivative panel's
 FAMILY_CURVES = (("huber", "kl"), ("huber_grad", "kl_grad"))
+#: the marks of Figure 4, one per panel, in the order of the marks buffer (labkit.figures.panels.figure4_panels)
+FAMILY_MARKS = ("part", "kink")
 _ESM = Path(__file__).resolve().parent / "figure4_explorer.js"
 
 
 def slider_alphas(n: int = ALPHA_POSITIONS, bounds: tuple[float, float] = ALPHA_RANGE) -> np.ndarray:
     """The α of each slider position: ``n`` log-spaced values from ``bounds[0]`` to ``bounds[1]`` (both included),
-    where the position nearest each 1, 2 or 5 × 10^k inside the bounds is moved onto it exactly (so the paper's
-    α = 0.01, 0.5, 2 and 100 are positions). Increasing; the ends are exactly the bounds."""
+    each rounded to ``builders.SLIDER_DIGITS`` significant digits — one more where that would make two positions
+    equal — so a slider shows 0.5, not 0.501. With n − 1 a multiple of the decades (10 or 20 per decade), the
+    decades and 2 and 5 × 10^k are positions (the paper's α = 0.01, 0.5, 2 and 100). Increasing; the ends are
+    exactly the bounds."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 2:
         raise ValueError(f"n must be an int >= 2, got n={n!r}")
     lo, hi = bounds
-    logs = np.linspace(math.log10(lo), math.log10(hi), n)
-    values = 10.0 ** logs
+    exact = 10.0 ** np.linspace(math.log10(lo), math.log10(hi), n)
+    for digits in range(builders.SLIDER_DIGITS, 8):
+        values = np.array([builders.round_value(float(v), digits) for v in exact])
+        if np.all(np.diff(values) > 0):
+            break
     values[0], values[-1] = lo, hi
-    step = logs[1] - logs[0]
-    for k in range(math.floor(logs[0]), math.ceil(logs[-1]) + 1):
-        for mantissa in (1.0, 2.0, 5.0):
-            target = mantissa * 10.0 ** k
-            if lo <= target <= hi:
-                i = int(np.argmin(np.abs(logs - math.log10(target))))
-                if abs(logs[i] - math.log10(target)) <= step / 2:  # only a neighbour moves, order is kept
-                    values[i] = target
     return values
 
 
@@ -66,8 +67,10 @@ class Figure4Explorer(anywidget.AnyWidget):
     """Figure 4 (H_α against D_{α,β} and their derivatives) with client-side α and a kernel-side β.
 
     Synced state: ``index`` (the α slider position; ``alpha`` reads it), ``beta``, ``linked`` (β = 1/α),
-    ``alphas`` / ``betas`` (the slider positions), the family buffers ``x_data`` (positions × points) and
-    ``y_data`` (positions × 4 curves × points), ``curve_keys``, ``labels``, ``colors``, ``dashed``.
+    ``alphas`` / ``betas`` (the slider positions), the family buffers ``x_data`` (positions × points),
+    ``y_data`` (positions × 4 curves × points) and ``mark_data`` (positions × 2: where the loss panel's curves
+    part and where H'_α saturates, NaN where nothing is marked), ``notes`` (the loss panel's note per position),
+    ``curve_keys``, ``labels``, ``colors``, ``dashed``.
     Set ``index``, ``beta`` or ``linked`` from Python and the view follows.
     """
 
@@ -80,6 +83,9 @@ class Figure4Explorer(anywidget.AnyWidget):
     n_points = traitlets.Int(FAMILY_POINTS).tag(sync=True)
     x_data = traitlets.Bytes(b"").tag(sync=True)
     y_data = traitlets.Bytes(b"").tag(sync=True)
+    mark_data = traitlets.Bytes(b"").tag(sync=True)
+    notes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    mark_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     family_beta = traitlets.Unicode("").tag(sync=True)
     curve_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
     labels = traitlets.Dict().tag(sync=True)
@@ -109,7 +115,8 @@ class Figure4Explorer(anywidget.AnyWidget):
             index=_nearest(alphas, alpha), linked=beta is None,
             beta=float(betas[_nearest(betas, beta)]) if beta is not None else 1.0,
             curve_keys=keys, labels={k: CURVE_LABELS[k][1] for k in keys}, colors={k: CURVE_COLORS[k] for k in keys},
-            dashed=[k for k in keys if k in DASHED], ylabels=["loss", "derivative"], **kwargs,
+            dashed=[k for k in keys if k in DASHED], ylabels=["loss", "derivative"],
+            mark_labels=["", "|x| = α"], **kwargs,
         )
         self.add_class("labkit-figure4-explorer")
         self.recompute()
@@ -147,13 +154,17 @@ class Figure4Explorer(anywidget.AnyWidget):
     def recompute(self) -> None:
         """Compute the family for the current β mode with :func:`labkit.figures.builders.figure4_panels` and send it."""
         family = self.family()
-        self.x_data = family["x"].astype(np.float32).tobytes()
-        self.y_data = family["y"].astype(np.float32).tobytes()
-        self.family_beta = "1/α" if self.linked else f"{self.beta:.3g}"
+        with self.hold_sync():
+            self.x_data = family["x"].astype(np.float32).tobytes()
+            self.y_data = family["y"].astype(np.float32).tobytes()
+            self.mark_data = family["marks"].astype(np.float32).tobytes()
+            self.notes = family["notes"]
+            self.family_beta = "1/α" if self.linked else builders.format_value(self.beta)
 
     def family(self) -> dict[str, np.ndarray]:
-        """``x`` (positions × points) and ``y`` (positions × 4 × points, curves in ``curve_keys`` order), float64,
-        from :func:`labkit.figures.builders.figure4_panels` at every α position and the current β mode."""
+        """``x`` (positions × points), ``y`` (positions × 4 × points, curves in ``curve_keys`` order) and ``marks``
+        (positions × 2, ``FAMILY_MARKS``; NaN: none), float64, and ``notes`` (one string per position), from
+        :func:`labkit.figures.builders.figure4_panels` at every α position and the current β mode."""
         alphas = self._alpha_grid
         beta = None if self.linked else float(self.beta)
         panels = builders.figure4_panels(tuple(alphas), beta, n_points=self.n_points)
@@ -161,7 +172,9 @@ class Figure4Explorer(anywidget.AnyWidget):
         x = np.stack([p.x for p in losses])
         y = np.stack([np.stack([lp.curves[k] for k in FAMILY_CURVES[0]] + [gp.curves[k] for k in FAMILY_CURVES[1]])
                       for lp, gp in zip(losses, grads)])
-        return {"x": x, "y": y}
+        marks = np.array([[np.nan if m.at is None else m.at for p in (lp, gp) for m in p.marks]
+                          for lp, gp in zip(losses, grads)], dtype=float)
+        return {"x": x, "y": y, "marks": marks, "notes": [lp.note or "" for lp in losses]}
 
 
 def explore_figure4(alpha: float = 0.5, beta: float | None = None) -> Figure4Explorer:

@@ -1,13 +1,16 @@
 // Front end of labkit.figures.explorer.Figure4Explorer (an anywidget module).
 //
 // The kernel sends, once per β mode, every α position's arrays (x, H_α, D_{α,β}, H'_α, D'_{α,β}) as float32
-// buffers. This module only picks the arrays of the slider's position and draws them as SVG: it computes no loss.
+// buffers, with each position's marks (where the curves part, where H'_α saturates) and the loss panel's note.
+// This module only picks the arrays of the slider's position and draws them as SVG: it computes no loss.
 // α moves are handled here alone (and reported to the kernel without waiting for it); β and the "β = 1/α" box are
 // sent to the kernel, which answers with a new family.
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 460, HEIGHT = 330;
 const MARGIN = { left: 62, right: 14, top: 34, bottom: 44 };
+const MARK_COLOR = "#555555";
+const SLIDER_PX = 360, THUMB_PX = 16;  // the α and β range inputs, and Chromium's thumb (the track is inset by half)
 
 function floats(value) {
   // ipywidgets hands binary traits over as a DataView (or an ArrayBuffer); copy to get 4-byte alignment
@@ -19,10 +22,10 @@ function floats(value) {
 }
 
 function fmt(v) {
-  // like Python's "{:.3g}"
+  // like Python's "{:.4g}" (labkit.figures.panels.format_value): 0.5, 0.0013, 630, 1000
   if (v === 0) return "0";
   const a = Math.abs(v);
-  if (a >= 1e-4 && a < 1e3) return String(Number(v.toPrecision(3)));
+  if (a >= 1e-4 && a < 1e4) return String(Number(v.toPrecision(4)));
   return v.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e");
 }
 
@@ -69,6 +72,10 @@ class Panel {
                  height: HEIGHT - MARGIN.top - MARGIN.bottom, fill: "none", stroke: "#444" }, this.svg);
     this.paths = keys.map((k) => el("path", { fill: "none", stroke: colors[k], "stroke-width": 1.8,
       "stroke-dasharray": dashed.includes(k) ? "6 4" : "none", class: `curve curve-${k}` }, this.svg));
+    this.mark = el("path", { fill: "none", stroke: MARK_COLOR, "stroke-width": 1, "stroke-dasharray": "2 3",
+                             class: "mark" }, this.svg);
+    this.markLabel = el("text", { fill: MARK_COLOR, "font-size": "11px", class: "mark-label" }, this.svg);
+    this.note = el("text", { fill: MARK_COLOR, "font-size": "11px", "text-anchor": "middle", class: "note" }, this.svg);
     this.title = el("text", { x: (WIDTH + MARGIN.left - MARGIN.right) / 2, y: 20, "text-anchor": "middle",
                               "font-size": "13px" }, this.svg);
     el("text", { x: (WIDTH + MARGIN.left - MARGIN.right) / 2, y: HEIGHT - 8, "text-anchor": "middle" }, this.svg).textContent = "x";
@@ -83,7 +90,7 @@ class Panel {
     });
   }
 
-  draw(x, curves, title) {
+  draw(x, curves, title, markAt, markLabel, note) {
     let ylo = Infinity, yhi = -Infinity;
     for (const y of curves) for (const v of y) { if (v < ylo) ylo = v; if (v > yhi) yhi = v; }
     if (!(yhi > ylo)) { ylo -= 1; yhi += 1; }
@@ -108,6 +115,20 @@ class Panel {
       el("text", { x: MARGIN.left - 6, y: sy(t) + 4, "text-anchor": "end" }, this.grid).textContent = fmt(t);
     }
     this.title.textContent = title;
+    // as labkit.figures.panels.overlays: lines at ±markAt from the bottom up to 90 % of the height (45 % under a
+    // note), the label at the foot of the right one, the note's lines centred 55 % up
+    const top = ylo + (note ? 0.45 : 0.9) * (yhi - ylo);
+    const visible = Number.isFinite(markAt);
+    this.mark.setAttribute("d", visible ? [-markAt, markAt].map((m) =>
+      `M${sx(m).toFixed(1)},${sy(ylo).toFixed(1)}L${sx(m).toFixed(1)},${sy(top).toFixed(1)}`).join("") : "");
+    this.markLabel.textContent = visible ? markLabel : "";
+    if (visible) { this.markLabel.setAttribute("x", sx(markAt) + 4); this.markLabel.setAttribute("y", sy(ylo) - 4); }
+    this.note.replaceChildren();
+    const lines = (note || "").split("\n");
+    lines.forEach((line, k) => {
+      const span = el("tspan", { x: sx(0), y: sy(ylo + 0.55 * (yhi - ylo)) + 13 * (k - (lines.length - 1) / 2) + 4 }, this.note);
+      span.textContent = line;
+    });
   }
 }
 
@@ -122,24 +143,43 @@ function render({ model, el: root }) {
   controls.className = "labkit-explorer-controls";
   controls.style.cssText = "display:flex;gap:14px;align-items:center;flex-wrap:wrap;font-family:sans-serif;font-size:13px";
   root.appendChild(controls);
-  function slider(name, n) {
+  function slider(name, values) {
+    // a range input over the positions, the decades (10⁻³ … 10³) ticked under it and labelled
+    const n = values.length;
     const label = document.createElement("label");
-    label.style.cssText = "display:flex;gap:6px;align-items:center";
+    label.style.cssText = "display:flex;gap:6px;align-items:flex-start";
     const caption = document.createElement("span");
     caption.textContent = name;
+    const column = document.createElement("span");
+    column.style.cssText = `display:flex;flex-direction:column;width:${SLIDER_PX}px`;
     const input = document.createElement("input");
     Object.assign(input, { type: "range", min: 0, max: n - 1, step: 1 });
-    input.style.width = "300px";
+    input.style.cssText = `width:${SLIDER_PX}px;margin:0`;
     input.setAttribute("aria-label", name);
+    // decades as labels under the track; no <datalist> tick marks: Chromium snaps a dragged range input to them
+    const decades = [];
+    values.forEach((v, i) => { const k = Math.log10(v); if (Math.abs(k - Math.round(k)) < 1e-9) decades.push([i, Math.round(k)]); });
+    const ticks = document.createElement("span");
+    ticks.className = "labkit-explorer-decades";
+    ticks.style.cssText = "position:relative;height:1.3em;font-size:11px;color:#666";
+    const sup = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+    for (const [i, k] of decades) {
+      const tick = document.createElement("span");
+      tick.textContent = k === 0 ? "1" : k === 1 ? "10" : "10" + String(k).split("").map((c) => sup[c]).join("");
+      const left = THUMB_PX / 2 + (i / (n - 1)) * (SLIDER_PX - THUMB_PX);
+      tick.style.cssText = `position:absolute;left:${left.toFixed(1)}px;transform:translateX(-50%)`;
+      ticks.appendChild(tick);
+    }
+    column.append(input, ticks);
     const readout = document.createElement("span");
-    readout.style.cssText = "min-width:5em;font-variant-numeric:tabular-nums";
-    label.append(caption, input, readout);
+    readout.style.cssText = "min-width:4em;font-variant-numeric:tabular-nums";
+    label.append(caption, column, readout);
     controls.appendChild(label);
     return { input, readout };
   }
-  const alpha = slider("α", alphas.length);
+  const alpha = slider("α", alphas);
   alpha.input.classList.add("labkit-explorer-alpha");
-  const beta = slider("β", betas.length);
+  const beta = slider("β", betas);
   beta.input.classList.add("labkit-explorer-beta");
   const linkLabel = document.createElement("label");
   const link = document.createElement("input");
@@ -168,7 +208,8 @@ function render({ model, el: root }) {
   const panels = [new Panel(plots, keys.slice(0, 2), labels, colors, dashed, ylabels[0]),
                   new Panel(plots, keys.slice(2, 4), labels, colors, dashed, ylabels[1])];
 
-  let x = floats(model.get("x_data")), y = floats(model.get("y_data"));
+  let x = floats(model.get("x_data")), y = floats(model.get("y_data")), marks = floats(model.get("mark_data"));
+  const markLabels = model.get("mark_labels");
   const n = model.get("n_points");
   const nearestBeta = (value) => {
     let best = 0;
@@ -185,8 +226,9 @@ function render({ model, el: root }) {
     const curve = (c) => y.subarray((i * 4 + c) * n, (i * 4 + c + 1) * n);
     const b = betaAt(i);
     const title = `α = ${fmt(alphas[i])}, β = ${fmt(b)}`;
-    panels[0].draw(xs, [curve(0), curve(1)], title);
-    panels[1].draw(xs, [curve(2), curve(3)], title);
+    const notes = model.get("notes");
+    panels[0].draw(xs, [curve(0), curve(1)], title, marks[i * 2], markLabels[0], notes[i]);
+    panels[1].draw(xs, [curve(2), curve(3)], title, marks[i * 2 + 1], markLabels[1], "");
     alpha.readout.textContent = fmt(alphas[i]);
     beta.readout.textContent = fmt(b);
     if (model.get("linked")) beta.input.value = nearestBeta(Math.min(Math.max(b, betas[0]), betas[betas.length - 1]));
@@ -227,8 +269,11 @@ function render({ model, el: root }) {
     sync();
   });
   beta.input.addEventListener("input", () => { beta.readout.textContent = fmt(betas[Number(beta.input.value)]); });
-  const onFamily = () => { x = floats(model.get("x_data")); y = floats(model.get("y_data")); sync(); };
-  const handlers = [["change:x_data", onFamily], ["change:y_data", onFamily], ["change:family_beta", sync],
+  const onFamily = () => {
+    x = floats(model.get("x_data")); y = floats(model.get("y_data")); marks = floats(model.get("mark_data")); sync();
+  };
+  const handlers = [["change:x_data", onFamily], ["change:y_data", onFamily], ["change:mark_data", onFamily],
+                    ["change:notes", sync], ["change:family_beta", sync],
                     ["change:index", sync], ["change:linked", sync], ["change:beta", sync]];
   for (const [event, handler] of handlers) model.on(event, handler);
   sync();

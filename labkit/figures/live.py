@@ -39,8 +39,12 @@ from labkit.figures.builders import ALPHA_RANGE, BETA_RANGE, Panel
 __all__ = ["LOG_STEP", "POINTS", "VIEWS", "LiveFigure", "css_class", "live_figure1", "live_figure2", "live_figure3", "live_figure4",
            "view_panels"]
 
-#: slider step in log10 units: 600 positions over 10⁻³ … 10³
+#: slider step in log10 units: 600 positions over 10⁻³ … 10³ (the value a position stands for is rounded to
+#: ``builders.SLIDER_DIGITS`` significant digits, the readout shows that)
 LOG_STEP = 0.01
+#: a log slider's width, its label's, its readout's and the track's inset on each side, in CSS pixels: a track of
+#: 356 px (the decade labels under it are placed by these numbers; checked against ipywidgets 8 in Chromium)
+SLIDER_PX, LABEL_PX, READOUT_PX, TRACK_PAD_PX = 480, 28, 64, 16
 #: points per curve by backend (``n_points=None``): plotly ships every step's arrays to the browser and redraws
 #: them there, so its views draw 201 (a step's message and plotly.js's redraw are half as long; the kinks stay
 #: sharp at these plot widths); matplotlib draws in the kernel and ships pixels, so it keeps the builders' 401
@@ -85,22 +89,36 @@ class _PlotlyTarget:
         for annotation, panel in zip(self.figure.layout.annotations, panels):
             annotation.text = panel.name or panel.ylabel  # without the values: they would go stale
         self.widget = self.figure
-        # trace order of plotly_figure: panel by panel, curves in dict order
-        self._slots = [(i, key) for i, p in enumerate(panels) for key in p.curves]
-        self._x = [p.x for p in panels]
+        self._x = [x for x, _, _ in builders.trace_data(panels)]
+        self._texts = [t for _, _, t in builders.trace_data(panels)]
+        self._ylims = [p.ylim for p in panels]
 
     def show(self, panels: Sequence[Panel]) -> None:
-        # one restyle for all traces inside one batch_update; setting trace.x/y one by one costs ~3× more Python
-        # time. The titles are not touched: a relayout of the subplot titles alone costs ~5–10 ms a step, so the
-        # live titles name the panel and the slider readouts give α and β. x changes only when the range steps
-        # (builders.x_range), so most steps send y alone: half the bytes to ship and for plotly.js to take in.
+        # one message per step: every trace's y (and x and texts where they changed) in one restyle, or in one
+        # update with the y ranges of panels whose range is fixed (Figure 2); setting trace.x/y one by one costs
+        # ~3× more Python time. The titles are not touched: a relayout of the subplot titles alone costs ~5–10 ms
+        # a step, so the live titles name the panel and the slider readouts give α and β. x changes only when a
+        # window or a mark moves, so many steps send y alone: half the bytes to ship and for plotly.js to take in.
         # float32: half the bytes of float64, and all a screen can show
-        update = {"y": [panels[i].curves[key].astype(np.float32) for i, key in self._slots]}
-        if any(not np.array_equal(old, p.x) for old, p in zip(self._x, panels)):
-            update["x"] = [panels[i].x.astype(np.float32) for i, _ in self._slots]
-            self._x = [p.x for p in panels]
-        with self.figure.batch_update():
-            self.figure.plotly_restyle(update)
+        data = builders.trace_data(panels)
+        update: dict[str, Any] = {"y": [y.astype(np.float32) for _, y, _ in data]}
+        if any(not np.array_equal(old, x, equal_nan=True) for old, (x, _, _) in zip(self._x, data)):
+            update["x"] = [x.astype(np.float32) for x, _, _ in data]
+            self._x = [x for x, _, _ in data]
+        texts = [t for _, _, t in data]
+        if texts != self._texts:
+            update["text"] = [None if t is None else builders.plotly_texts(t) for t in texts]
+            self._texts = texts
+        ylims = [p.ylim for p in panels]
+        if ylims != self._ylims:
+            layout = {}
+            for i, ylim in enumerate(ylims):
+                axis = "yaxis" if i == 0 else f"yaxis{i + 1}"
+                layout.update({f"{axis}.range": list(ylim)} if ylim is not None else {f"{axis}.autorange": True})
+            self._ylims = ylims
+            self.figure.plotly_update(restyle_data=update, relayout_data=layout)
+            return
+        self.figure.plotly_restyle(update)
 
 
 class _MatplotlibTarget:
@@ -124,6 +142,7 @@ class _MatplotlibTarget:
         self.figure.get_layout_engine().execute(self.figure)
         self.figure.set_layout_engine("none")
         self._lines = {(i, line.get_gid()): line for i, ax in enumerate(self.axes) for line in ax.get_lines()}
+        self._texts = {(i, t.get_gid()): t for i, ax in enumerate(self.axes) for t in ax.texts}
         self._gaps = {i: c for i, ax in enumerate(self.axes) for c in ax.collections if c.get_gid() == "gap"}
         self._record_image()
 
@@ -147,7 +166,17 @@ class _MatplotlibTarget:
                 self._gaps[i].set_data(panel.x, panel.curves[lo], panel.curves[hi])
             ax.set_title(panel.title, fontsize="medium")
             ax.relim()
+            ax.set_autoscaley_on(panel.ylim is None)  # a fixed range (set_ylim) turns autoscaling off
             ax.autoscale_view()
+            if panel.ylim is not None:
+                ax.set_ylim(*panel.ylim)
+            # marks and notes after the axes' range: they are placed by the panel's y span
+            for key, x, y, texts in builders.overlays(panel):
+                if texts is None:
+                    self._lines[i, key].set_data(x, y)
+                    continue
+                self._texts[i, key].set_position((x[0], y[0]))
+                self._texts[i, key].set_text(texts[0] if key == "note" else " " + texts[0])
         self.widget.draw_idle()
         self._record_image()
 
@@ -161,11 +190,35 @@ def _target(backend: str, panels: Sequence[Panel], rows: int, cols: int, figsize
 
 
 def _log_slider(value: float, bounds: tuple[float, float], description: str) -> widgets.FloatLogSlider:
+    """A log slider over ``bounds`` whose readout shows the value the figure uses: 2 significant digits (0.5, not
+    0.501; d3-format ``.2r``: 0.50), ``SLIDER_PX`` wide, with the decades marked under its track
+    (:func:`_with_decades`)."""
     return widgets.FloatLogSlider(
         value=value, base=10.0, min=math.log10(bounds[0]), max=math.log10(bounds[1]), step=LOG_STEP,
-        description=description, readout_format=".3g", continuous_update=True,
-        layout=widgets.Layout(width="420px"),
+        description=description, readout_format=f".{builders.SLIDER_DIGITS}r", continuous_update=True,
+        style={"description_width": f"{LABEL_PX}px"}, layout=widgets.Layout(width=f"{SLIDER_PX}px"),
     )
+
+
+def _decades(bounds: tuple[float, float]) -> list[str]:
+    lo, hi = (round(math.log10(b)) for b in bounds)
+    sup = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+    return [f"10{str(k).translate(sup)}" if k not in (0, 1) else ("1" if k == 0 else "10") for k in range(lo, hi + 1)]
+
+
+def _with_decades(slider: widgets.FloatLogSlider, bounds: tuple[float, float]) -> widgets.VBox:
+    """``slider`` with a row of decade labels (10⁻³ … 10³) under its track, evenly spaced as the decades are."""
+    labels = _decades(bounds)
+    step = 100.0 / (len(labels) - 1)
+    spans = "".join(f'<span style="position:absolute;left:{i * step:.4g}%;transform:translateX(-50%)">{t}</span>'
+                    for i, t in enumerate(labels))
+    ticks = widgets.HTML(
+        f'<div class="labkit-decades" style="position:relative;height:1.2em;margin:-6px {READOUT_PX + TRACK_PAD_PX}px'
+        f' 0 {LABEL_PX + TRACK_PAD_PX}px;font-size:11px;color:#666;line-height:1.2em">{spans}</div>',
+        layout=widgets.Layout(width=f"{SLIDER_PX}px", margin="0"))
+    box = widgets.VBox([slider, ticks], layout=widgets.Layout(width="auto"))
+    box.add_class("labkit-log-slider")
+    return box
 
 
 class LiveFigure(widgets.VBox):
@@ -189,14 +242,15 @@ class LiveFigure(widgets.VBox):
         self._compute = lambda a, b: view_panels(figure, a, b, n_points)
         self.alpha_slider = _log_slider(alpha, ALPHA_RANGE, "α")
         self.beta_slider = self.link = None
-        controls: list[widgets.Widget] = [self.alpha_slider]
+        controls: list[widgets.Widget] = [_with_decades(self.alpha_slider, ALPHA_RANGE)]
         if with_beta:
             linked = beta is None
             self.beta_slider = _log_slider(1.0 / alpha if linked else beta, BETA_RANGE, "β")
             self.beta_slider.disabled = linked
             self.link = widgets.Checkbox(value=linked, description="β = 1/α", indent=False)
-            controls += [self.beta_slider, self.link]
-        self.panels = self._compute(alpha, self._beta())
+            controls += [_with_decades(self.beta_slider, BETA_RANGE), self.link]
+        self._shown = (self._alpha(), self._beta())
+        self.panels = self._compute(*self._shown)
         self._target = _target(backend, self.panels, rows, cols, _check_figsize(figsize) or sizes[backend])
         self.figure = self._target.figure
         self.canvas = self._target.widget
@@ -212,19 +266,23 @@ class LiveFigure(widgets.VBox):
             self.beta_slider.observe(self._on_beta, names="value")
             self.link.observe(self._on_link, names="value")
 
+    def _alpha(self) -> float:
+        """α as the figure uses it: the slider's value to the digits its readout shows."""
+        return builders.round_value(self.alpha_slider.value)
+
     def _beta(self) -> float | None:
         if self.beta_slider is None:
             return None
         if self.link.value:
-            return 1.0 / self.alpha_slider.value
-        return self.beta_slider.value
+            return 1.0 / self._alpha()
+        return builders.round_value(self.beta_slider.value)
 
     def _follow_alpha(self) -> None:
         # move the (disabled) β slider to 1/α without triggering a second redraw
         self._syncing = True
         try:
             lo, hi = BETA_RANGE
-            self.beta_slider.value = min(max(1.0 / self.alpha_slider.value, lo), hi)
+            self.beta_slider.value = min(max(1.0 / self._alpha(), lo), hi)
         finally:
             self._syncing = False
 
@@ -244,8 +302,14 @@ class LiveFigure(widgets.VBox):
         self.redraw()
 
     def redraw(self) -> None:
-        """Recompute the panels at the sliders' values and write them into the existing plot."""
-        self.panels = self._compute(self.alpha_slider.value, self._beta())
+        """Recompute the panels at the sliders' values and write them into the existing plot — unless they stand
+        for the α and β already shown: the β slider echoes the 1/α it is given back at its own step (0.5 → β = 2
+        is shown as 10^0.3 = 1.995), and a redundant redraw would repaint the figure a second time."""
+        params = (self._alpha(), self._beta())
+        if params == self._shown:
+            return
+        self._shown = params
+        self.panels = self._compute(*params)
         self._target.show(self.panels)
 
 
@@ -286,7 +350,8 @@ def live_figure1(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly"
 
 def live_figure2(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly",
                  n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
-    """Figure 2 (normal, Laplace, normalised Huber density) with an α slider for the Huber density."""
+    """Figure 2 (normal, Laplace, normalised Huber density) with an α slider for the Huber density; x follows the
+    density's scale (see :func:`labkit.figures.builders.density_x_range`)."""
     return _one_panel(2, alpha, backend, n_points, figsize)
 
 
@@ -299,9 +364,9 @@ def live_figure3(alpha: float = builders.PAPER_ALPHA, *, backend: str = "plotly"
 
 def live_figure4(alpha: float = 0.5, beta: float | None = None, *, backend: str = "plotly",
                  n_points: int | None = None, figsize: tuple[float, float] | None = None) -> LiveFigure:
-    """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right). α on a log slider 10⁻³ … 10³, β on
-    another; the "β = 1/α" checkbox (on when ``beta`` is None) ties β to α. x follows α (see
-    :func:`labkit.figures.builders.x_range`)."""
+    """Figure 4 for one α: H_α and D_{α,β} (left), their derivatives (right), on x ∈ [−3, 3] at every α, so α moves
+    the curves from L₁-like to L₂-like. α on a log slider 10⁻³ … 10³, β on another; the "β = 1/α" checkbox (on
+    when ``beta`` is None) ties β to α."""
     alpha = _check_live(alpha, backend)
     if beta is not None:
         beta = builders.check_beta(beta)

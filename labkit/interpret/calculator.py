@@ -1,7 +1,8 @@
 """The calculator of notebook 04: noise sliders → λ, α, σ → a framework's config snippet, and the implied densities.
 
-:func:`plot_implied_densities` draws the two Laplace densities of Section 5 (label noise around the ground truth,
-prediction noise around the prediction; eqs. 16–17 via :func:`labkit.densities.laplace_pdf`) over an anchor box.
+:func:`plot_implied_densities` draws what the two Laplace noise models of Section 5 mean for a box (label noise
+around the ground truth, prediction noise around the prediction; eqs. 16–17): boxes drawn from each around an
+anchor, and how far each is off, P(|error| ≤ d), for the box's centre and size.
 :class:`Calculator` wraps :func:`labkit.interpret.suggest_stage` and :func:`labkit.interpret.exports.export` in sliders;
 setting a slider's ``value`` from Python runs the same update as dragging it, which is how the tests drive it.
 
@@ -21,17 +22,18 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from labkit.densities import laplace_pdf
 from labkit.interpret import exports
 from labkit.interpret.mapping import stage_scales, suggest_stage
 from labkit.interpret.presets import get_preset
 from labkit.interpret.settings import COORDINATES, STAGES, StageSettings, check_choice, exact
 
-__all__ = ["plot_implied_densities", "figure_png", "Calculator", "calculator"]
+__all__ = ["plot_implied_densities", "sampled_boxes", "within", "figure_png", "Calculator", "calculator"]
 
 #: slider range and step, in % of the anchor size
 PERCENT_RANGE = (0.5, 200.0)
 PERCENT_STEP = 0.5
+#: a noise slider's width: its 120 px label and readout leave a track of about 330 px
+SLIDER_WIDTH = "520px"
 #: the framework selector's options: "labkit" prints λ, α, σ themselves
 TARGETS = ("labkit",) + exports.FRAMEWORKS
 #: snippets written in Python, where a fraction such as 20/9 is the very float it stands for
@@ -49,45 +51,92 @@ def _check_scales(name: str, values: Sequence[float]) -> np.ndarray:
     return arr
 
 
-def plot_implied_densities(label_scales: Sequence[float], prediction_scales: Sequence[float], *,
-                           anchor: tuple[float, float] = (1.0, 0.6), ax: Any = None, title: str | None = None):
-    """The label-noise and prediction-noise Laplace densities of the box centre, drawn over an anchor box.
+#: boxes drawn per kind of noise in the picture, and the seed that draws them (the picture is the same every time)
+SAMPLED_BOXES, SAMPLE_SEED = 12, 0
+LABEL_COLOR, PREDICTION_COLOR = "tab:blue", "tab:orange"
 
-    ``label_scales`` / ``prediction_scales``: (x, y, w, h) in anchor sizes (a column of Table 2). The anchor
-    (``anchor`` = (w_a, h_a)) is centred at 0; the x-centre densities stand on its bottom edge, the y-centre
-    densities on its left edge, each scaled so the taller peak reaches across the box. The dashed boxes show the
-    ground truth widened by one label scale of w and h. Returns the matplotlib ``Figure``.
-    """
+
+def within(distance: np.ndarray, scale: float) -> np.ndarray:
+    """P(|e| ≤ d) for Laplace noise e of scale b (eq. 16): ∫₋d^d exp(−|t|/b)/(2b) dt = 1 − exp(−d/b)."""
+    return 1.0 - np.exp(-np.asarray(distance, dtype=float) / scale)
+
+
+def sampled_boxes(scales: Sequence[float], anchor: tuple[float, float], n: int = SAMPLED_BOXES,
+                  seed: int = SAMPLE_SEED) -> np.ndarray:
+    """``n`` boxes (x centre, y centre, w, h) around an anchor (``anchor`` = (w_a, h_a)) centred at 0, each
+    coordinate off by Laplace noise of the given (x, y, w, h) scales in anchor sizes (eqs. 16, 42, 53: x, w in
+    w_a, y, h in h_a; sizes as w_a·(1 + e), Appendix C's first order, kept above 5 % of the anchor)."""
+    w_a, h_a = anchor
+    noise = np.random.default_rng(seed).laplace(0.0, np.asarray(scales, dtype=float), size=(n, 4))
+    sizes = np.maximum(1.0 + noise[:, 2:], 0.05)
+    return np.column_stack([noise[:, 0] * w_a, noise[:, 1] * h_a, sizes[:, 0] * w_a, sizes[:, 1] * h_a])
+
+
+def _percent_text(scales: np.ndarray) -> str:
+    x, y, w, h = (f"{100 * v:.3g} %" for v in scales)
+    centre = f"x {x}" if x == y else f"x {x}, y {y}"
+    size = f"w {w}" if w == h else f"w {w}, h {h}"
+    return f"{centre}, {size}"
+
+
+def plot_implied_densities(label_scales: Sequence[float], prediction_scales: Sequence[float], *,
+                           anchor: tuple[float, float] = (1.0, 0.6), title: str | None = None, fig: Any = None):
+    """The label noise and the prediction noise a stage's box loss assumes, around an anchor box.
+
+    ``label_scales`` / ``prediction_scales``: the Laplace scales (eqs. 16–17) of (x, y, w, h) in anchor sizes (a
+    column of Table 2). Left: the anchor (``anchor`` = (w_a, h_a)), with boxes drawn from the label noise (where
+    the true box may lie, given the label; blue) and from the prediction noise (where a prediction may stray;
+    orange, dashed) — :func:`sampled_boxes`. Right: how far off each is, as P(|error| ≤ d) against d for the
+    centre (x, y) and the size (w, h) (:func:`within`), the dotted line at d = one scale (63 %). Every curve rises
+    from 0 to 1, so neither kind of noise is drawn flat however different the scales. ``fig``: None, or a
+    matplotlib ``Figure``/``SubFigure`` to draw the three panels into. Returns the figure (legend below the panels,
+    nothing outside the canvas)."""
     labels, predictions = _check_scales("label_scales", label_scales), _check_scales("prediction_scales",
                                                                                       prediction_scales)
     w_a, h_a = (float(v) for v in anchor)
-    if ax is None:
+    if fig is None:
         from matplotlib.figure import Figure  # no pyplot: nothing registered globally
 
-        ax = Figure(figsize=(8.5, 4.2), layout="constrained").subplots()
-    ax.add_patch(_rectangle((-w_a / 2, -h_a / 2), w_a, h_a, edgecolor="black", facecolor="none", lw=2,
-                            label="anchor"))
-    grow_w, grow_h = labels[2] * w_a, labels[3] * h_a
-    ax.add_patch(_rectangle((-(w_a + grow_w) / 2, -(h_a + grow_h) / 2), w_a + grow_w, h_a + grow_h,
-                            edgecolor="grey", facecolor="none", ls="--", lw=1, label="± label scale of w, h"))
-    styles = (("label noise", labels, "tab:blue"), ("prediction noise", predictions, "tab:orange"))
-    s = np.linspace(-1.5, 1.5, 601)
-    peak = max(float(laplace_pdf(0.0, 0.0, b)) for b in (labels[0] * w_a, predictions[0] * w_a))
-    peak_y = max(float(laplace_pdf(0.0, 0.0, b)) for b in (labels[1] * h_a, predictions[1] * h_a))
-    for name, scales, color in styles:
-        px = laplace_pdf(s * w_a, 0.0, scales[0] * w_a)
-        ax.plot(s * w_a, -h_a / 2 + 0.9 * h_a * px / peak, color=color,
-                label=f"{name}: x {100 * scales[0]:.3g}% w_a, y {100 * scales[1]:.3g}% h_a")
-        py = laplace_pdf(s * h_a, 0.0, scales[1] * h_a)
-        ax.plot(-w_a / 2 + 0.9 * w_a * py / peak_y, s * h_a, color=color, ls=":")
-    ax.set_xlim(-1.5 * w_a, 1.5 * w_a)
-    ax.set_ylim(-1.5 * h_a, 1.5 * h_a)
+        fig = Figure(figsize=(9.0, 4.8), layout="constrained")
+    axes = fig.subplot_mosaic([["boxes", "centre"], ["boxes", "size"]], width_ratios=[1.15, 1.0])
+    ax = axes["boxes"]
+    kinds = (("label noise (where the true box may be, given the label)", labels, LABEL_COLOR, "-"),
+             ("prediction noise (where a prediction may stray)", predictions, PREDICTION_COLOR, "--"))
+    for name, scales, color, ls in kinds:
+        for i, (cx, cy, w, h) in enumerate(sampled_boxes(scales, (w_a, h_a))):
+            ax.add_patch(_rectangle((cx - w / 2, cy - h / 2), w, h, edgecolor=color, facecolor="none", lw=0.9,
+                                    ls=ls, alpha=0.55,
+                                    label=f"{name}: {_percent_text(scales)} of the anchor" if i == 0 else None))
+    ax.add_patch(_rectangle((-w_a / 2, -h_a / 2), w_a, h_a, edgecolor="black", facecolor="none", lw=2.2,
+                            label=rf"anchor ($w_a$ = {w_a:g}, $h_a$ = {h_a:g})"))
+    reach = 0.5 + 2.5 * float(max(labels.max(), predictions.max()))
+    half = min(max(reach, 1.0), 3.0)
+    ax.set_xlim(-half * w_a, half * w_a)
+    ax.set_ylim(-half * max(w_a, h_a), half * max(w_a, h_a))
     ax.set_aspect("equal")
-    ax.set_xlabel("x − x* (image units; anchor width w_a = %g)" % w_a)
-    ax.set_ylabel("y − y*")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
-    ax.set_title(title or "noise implied by the box loss, over the anchor")
-    return ax.figure
+    ax.set_xlabel(r"$x$ (image units)")
+    ax.set_ylabel(r"$y$ (image units)")
+    ax.set_title(f"{SAMPLED_BOXES} boxes of each kind of noise", fontsize="medium")
+    for key, coords, unit in (("centre", (0, 1), "centre"), ("size", (2, 3), "size")):
+        ax = axes[key]
+        top = 3.0 * float(max(labels[list(coords)].max(), predictions[list(coords)].max()))
+        d = np.linspace(0.0, top, 301)
+        for name, scales, color, _ in kinds:
+            for c, ls in zip(coords, ("-", ":")):
+                if c == coords[1] and scales[c] == scales[coords[0]]:
+                    continue  # y (or h) has x's (or w's) scale: one curve for both
+                ax.plot(d, within(d, scales[c]), color=color, ls=ls, lw=1.8)
+            ax.axvline(scales[coords[0]], color=color, ls=":", lw=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(0, top)
+        ax.set_ylabel(r"P(|error| $\leq$ d)")
+        ax.grid(True, alpha=0.3)
+        ax.set_title(f"how far the {unit} is off (dotted: d = one scale, 63 %)", fontsize="medium")
+    axes["size"].set_xlabel(r"d (anchor sizes: $w_a$ for $x$, $w$; $h_a$ for $y$, $h$)")
+    fig.legend(*axes["boxes"].get_legend_handles_labels(), loc="outside lower center", ncol=1, fontsize="small",
+               frameon=False)
+    fig.suptitle(title or "noise implied by the box loss, around the anchor", fontsize="large")
+    return fig
 
 
 def _rectangle(xy, width, height, **kwargs):
@@ -170,7 +219,8 @@ class Calculator(widgets.VBox):
                     slider = widgets.FloatSlider(value=_percent(v), min=PERCENT_RANGE[0], max=PERCENT_RANGE[1],
                                                  step=PERCENT_STEP, description=f"{kind} {c} (%)",
                                                  readout_format=".1f", continuous_update=False,
-                                                 style={"description_width": "120px"})
+                                                 style={"description_width": "120px"},
+                                                 layout=widgets.Layout(width=SLIDER_WIDTH))
                     slider.observe(self._on_slider(stage, kind, c), names="value")
                     self.sliders[stage, kind, c] = slider
                     rows.append(slider)

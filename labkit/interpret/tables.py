@@ -1,7 +1,9 @@
 """Tables 1 and 2 regenerated from the presets: exact cells, printed as the paper prints them (w_a/9, 2h_a/5), as
-Markdown, aligned text or HTML."""
+Markdown, aligned text or HTML. Markdown and HTML set subscripts as subscripts (σ<sub>x</sub>, w<sub>a</sub>/9, as
+JupyterLab and the offline reports render them); the terminal's aligned text keeps the plain σ_x, w_a/9."""
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -11,12 +13,20 @@ from labkit.interpret.mapping import stage_scales
 from labkit.interpret.presets import PRESET_NAMES, PRESETS, get_preset
 from labkit.interpret.settings import COORDINATES, STAGES, check_choice, fraction_text
 
-__all__ = ["Table", "TABLE2_ROWS", "table1", "table2", "scaled_text"]
+__all__ = ["Table", "TABLE2_ROWS", "table1", "table2", "scaled_text", "subscripts"]
 
 
 def _width(text: str) -> int:
     """Printed width: combining marks (the tilde of x̃) take no column."""
     return sum(not unicodedata.combining(ch) for ch in text)
+
+
+_SUBSCRIPT = re.compile(r"(?<![A-Za-z_])([A-Za-zα-ωΑ-Ω])_([A-Za-z0-9]+)")
+
+
+def subscripts(text: str) -> str:
+    """``text`` with its plain subscripts (σ_x, w_a) as HTML (σ<sub>x</sub>, w<sub>a</sub>)."""
+    return _SUBSCRIPT.sub(r"\1<sub>\2</sub>", text)
 
 
 def scaled_text(value: Fraction, unit: str) -> str:
@@ -52,7 +62,8 @@ class Table:
     def to_markdown(self) -> str:
         header = "| " + self.row_header + " | " + " | ".join(f"{p} {s}" for p, s in self.columns) + " |"
         rule = "|" + "---|" * (len(self.columns) + 1)
-        body = ["| " + label + " | " + " | ".join(cells) + " |" for label, cells in self.text_cells()]
+        body = ["| " + subscripts(label) + " | " + " | ".join(map(subscripts, cells)) + " |"
+                for label, cells in self.text_cells()]
         return "\n".join([f"**{self.title}**", "", header, rule, *body])
 
     def to_text(self) -> str:
@@ -67,8 +78,8 @@ class Table:
         presets = list(dict.fromkeys(p for p, _ in self.columns))
         top = "".join(f'<th colspan="{sum(1 for q, _ in self.columns if q == p)}">{p}</th>' for p in presets)
         sub = "".join(f"<th>{s}</th>" for _, s in self.columns)
-        body = "".join("<tr><th>" + label + "</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-                       for label, cells in self.text_cells())
+        body = "".join("<tr><th>" + subscripts(label) + "</th>" + "".join(f"<td>{subscripts(c)}</td>" for c in cells)
+                       + "</tr>" for label, cells in self.text_cells())
         return (f"<table><caption>{self.title}</caption><thead><tr><th rowspan=2>{self.row_header}</th>{top}</tr>"
                 f"<tr>{sub}</tr></thead><tbody>{body}</tbody></table>")
 

@@ -6,7 +6,9 @@ open address or an empty token. ``lab_argv`` / ``dashboard_argv`` build the exac
 
 The lab's default settings (``static/jupyter_config/labconfig/default_setting_overrides.json``, found through
 ``JUPYTER_CONFIG_PATH``) turn off JupyterLab's news and update checks: no pop-up asks to fetch news from a network
-the lab does not need. A person's own settings still win over these defaults.
+the lab does not need. They also render every cell at once (``windowingMode: none``): with lazy windowing a cell that
+comes into view typesets its math and grows, and a slider further down moves from under the pointer. A person's own
+settings still win over these defaults.
 
 ``python -m labkit serve lab`` · ``python -m labkit serve dashboard``
 """

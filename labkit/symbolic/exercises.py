@@ -1,19 +1,15 @@
 """Feedback for the exercises of notebooks 02 and 03: each check takes the reader's prediction and says whether it
 is right, with the value computed here by SymPy (never typed in) and one sentence on why.
 
-A check called with ``None`` (no prediction yet) only asks for one; it reveals nothing. :func:`shortcut_attempt` is
+A check called with ``None`` (no prediction yet) only asks for one; it reveals nothing (:mod:`labkit.feedback`). :func:`shortcut_attempt` is
 notebook 03's "break the proof" exercise: Proposition 2 with the tempting shortcut "f₃′ ≥ 0 on all of [0, 2]".
 """
 from __future__ import annotations
 
-import html
-import numbers
-from dataclasses import dataclass
-from typing import Optional
-
 import sympy
 from sympy import LambertW, exp, oo
 
+from labkit.feedback import Feedback, number
 from labkit.symbolic import lemmas as L
 from labkit.symbolic.bounds import H, alpha, x, y
 from labkit.symbolic.claims import Proof, argument, symbolic
@@ -25,38 +21,12 @@ __all__ = ["Feedback", "dirac_limit", "dropped_constant", "scaling_law", "lower_
            "shortcut_attempt"]
 
 
-@dataclass(frozen=True)
-class Feedback:
-    """``correct``: True, False, or None when no prediction was given; ``message``: prose with $…$ math."""
-
-    correct: Optional[bool]
-    message: str
-
-    def _repr_html_(self) -> str:
-        colour = {True: "#1a7f37", False: "#bc4c00", None: "#57606a"}[self.correct]
-        head = {True: "Right.", False: "Not quite.", None: "Make your prediction first."}[self.correct]
-        return (f'<div style="border-left:4px solid {colour};padding:0.3em 0.8em"><b style="color:{colour}">{head}'
-                f"</b> {html.escape(self.message, quote=False)}</div>")
-
-    def __str__(self) -> str:
-        return {True: "Right. ", False: "Not quite. ", None: "Make your prediction first. "}[self.correct] + self.message
-
-
-def _number(answer, truth: float, rel: float, explain: str) -> Feedback:
-    if answer is None:
-        return Feedback(None, "Replace None by your number and run the cell again.")
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-        return Feedback(False, f"Give a number (got {answer!r}).")
-    ok = abs(float(answer) - truth) <= max(rel * abs(truth), 0.005)
-    return Feedback(ok, f"You said {float(answer):.4g}; the value is {truth:.4g}. {explain}")
-
-
 def dirac_limit(answer) -> Feedback:
     """Notebook 02: the cross entropy −∫p log q for y = 1, F = 0, b₂ = 1 as the label scale b₁ → 0."""
     cross = cross_entropy_expr().subs({mu1: 1, mu2: 0, b2: 1})
     limit = sympy.limit(cross, b1, 0, "+")
     path = ", ".join(f"{float(cross.subs(b1, b)):.4f}" for b in (1, sympy.Rational(1, 10), sympy.Rational(1, 100)))
-    return _number(answer, float(limit), 0.02,
+    return number(answer, float(limit), 0.02,
                    f"At $b_1 = 1, 0.1, 0.01$ the cross entropy is {path}, tending to ${sympy.latex(limit)}$, "
                    r"which is $|y - F|/b_2 + \log 2b_2 = -\log q(y)$: the negative log-likelihood of the label.")
 
@@ -67,7 +37,7 @@ def dropped_constant(answer) -> Feedback:
     gap = kl_divergence_expr(r, b1, 0, b2) - laplace_kl_loss_expr(r, b1, b2)
     value = sympy.simplify(gap.subs({b1: 1, b2: 2}))
     general = sympy.simplify(gap)
-    return _number(answer, float(value), 0.02,
+    return number(answer, float(value), 0.02,
                    f"It is ${sympy.latex(value)}$ at every residual: the difference is "
                    f"${sympy.latex(general)}$, free of $x$, and 0 only when $b_1 = b_2$.")
 
@@ -78,7 +48,7 @@ def scaling_law(a, b) -> Feedback:
     want = loss_parameters(laplace_kl_loss_expr(3 * u, 1, 1), u)
     if a is None or b is None:
         return Feedback(None, "Replace both Nones by your numbers and run the cell again.")
-    got = [_number(g, float(w), 0.02, "") for g, w in zip((a, b), want)]
+    got = [number(g, float(w), 0.02, "") for g, w in zip((a, b), want)]
     return Feedback(all(f.correct for f in got), f"You said $(a, b) = ({float(a):.4g}, {float(b):.4g})$; SymPy "
                     f"solves $D_{{1,1}}(3x) = D_{{a,b}}(x)$ for $(a, b) = ({sympy.latex(want[0])}, "
                     f"{sympy.latex(want[1])})$: stretching the residual by 3 shrinks both scales by 3 (eq. 28).")
@@ -89,7 +59,7 @@ def lower_gap_limit(answer) -> Feedback:
     u = sympy.Symbol("u", positive=True)
     far = far_piece(H - laplace_kl_loss_expr(x, alpha, 1 / alpha), x).subs(x, u)  # x > α: eq. 5's linear piece
     limit = sympy.limit(sympy.expand(far / alpha**2), u, oo)
-    return _number(answer, float(limit), 0.02,
+    return number(answer, float(limit), 0.02,
                    f"Far out both are lines of slope $\\alpha$ and the gap settles at ${sympy.latex(limit)}\\,"
                    r"\alpha^2$ (eq. 86): the lower bound is tight near 0 and loose far out, the upper one the "
                    "other way round.")
@@ -98,7 +68,7 @@ def lower_gap_limit(answer) -> Feedback:
 def root_y0(answer) -> Feedback:
     """Notebook 03: y₀, where f₃′ changes sign on (0, 2) (2 + W(−2e^{−2}), eq. 76)."""
     y0 = 2 + LambertW(-2 * exp(-2))
-    return _number(answer, float(y0), 0.02,
+    return number(answer, float(y0), 0.02,
                    r"SymPy solves $1 - y/2 = e^{-y}$ with Lambert's $W$: $y_0 = 2 + W(-2e^{-2})$. Below $y_0$, "
                    r"$f_3$ rises; above it, it falls back towards $f_3(2) = e^{-2}$.")
 

@@ -1,0 +1,118 @@
+"""The clean reference detector of the head study, and the frozen features of its box head.
+
+:func:`reference_config` / :func:`train_reference` train the ``lab`` detector once on clean labels
+(:func:`labkit.detection.engine.train`; the Implemented preset with the linear size target of eqs. 93–94) and reuse
+a finished run of the same config made by the checked-out commit. :func:`load_frozen` rebuilds it from its last
+checkpoint with every parameter frozen. :func:`pool_features` is the one seam into the detector: images and boxes
+in, the box head's activations out, through torchvision's own modules (``transform``, ``backbone``,
+``roi_heads.box_roi_pool``, ``roi_heads.box_head.fc6``/``fc7``) exactly as ``RoIHeads`` runs them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from labkit.detection.config import TrainConfig, read_config
+from labkit.detection.engine import train
+from labkit.detection.losses import LINEAR
+from labkit.detection.model import build_model
+from labkit.detection.runs import latest_checkpoint, read_provenance
+from labkit.experiments.headstudy.design import HeadScale
+from labkit.provenance import git_state, same_code
+
+__all__ = ["REFERENCE_PRESET", "reference_config", "train_reference", "load_frozen", "pool_features"]
+
+#: the reference detector's Table 1 column (read with the linear size target)
+REFERENCE_PRESET = "implemented"
+
+
+def reference_config(scale: HeadScale, data: str | Path, out: str | Path, device: str = "cpu") -> TrainConfig:
+    """The reference detector's training config: the ``lab`` model, the scale's schedule, clean labels, seed 0."""
+    return TrainConfig(data=str(Path(data).resolve()), out=str(Path(out).resolve()), model="lab",
+                       preset=REFERENCE_PRESET, size_target=LINEAR, device=device, seed=0, **dict(scale.reference),
+                       extra={"experiment": "head-study", "role": "reference", "scale": scale.name})
+
+
+def _finished(config: TrainConfig, any_commit: bool) -> dict[str, Any] | None:
+    run_dir = Path(config.out)
+    if not any_commit and not same_code((read_provenance(run_dir) or {}).get("created"), git_state()):
+        return None
+    try:
+        saved = read_config(run_dir).to_dict()
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    wanted = config.to_dict()
+    if {k: v for k, v in saved.items() if k != "device"} != {k: v for k, v in wanted.items() if k != "device"}:
+        return None
+    return metrics if latest_checkpoint(run_dir) is not None else None
+
+
+def train_reference(config: TrainConfig, reuse: str = "same-commit", progress: bool = False) -> dict[str, Any]:
+    """Train the reference (or reuse a finished run of ``config``: ``reuse`` "same-commit", "any" or "never").
+
+    Returns ``{"run_dir", "metrics", "train_seconds", "reused", "git_commit", "git_dirty"}``; ``train_seconds`` is
+    the run's own training time from its log (evaluation excluded), also for a reused run.
+    """
+    if reuse not in ("same-commit", "any", "never"):
+        raise ValueError(f"reuse must be 'same-commit', 'any' or 'never', got reuse={reuse!r}")
+    metrics = None if reuse == "never" else _finished(config, reuse == "any")
+    reused = metrics is not None
+    if metrics is None:
+        resume = reuse != "never" and latest_checkpoint(config.out) is not None
+        if reuse == "never" and latest_checkpoint(config.out) is not None:
+            raise FileExistsError(f"reuse='never' but {config.out} already holds a run; remove it or choose --out")
+        run_dir = Path(train(config, resume=resume, progress=progress))
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    run_dir = Path(config.out)
+    lines = (run_dir / "log.jsonl").read_text().strip().splitlines()
+    created = (read_provenance(run_dir) or {}).get("created", {})
+    return {"run_dir": str(run_dir), "metrics": metrics, "train_seconds": float(json.loads(lines[-1])["seconds"]),
+            "reused": reused, "git_commit": created.get("git_commit"), "git_dirty": created.get("git_dirty")}
+
+
+def load_frozen(run_dir: str | Path, num_classes: int) -> nn.Module:
+    """The run's detector from its last checkpoint, in eval mode with every parameter frozen."""
+    config = read_config(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"run_dir: no checkpoint in {run_dir} (has the reference trained?)")
+    model = build_model(config.model, num_classes, config.losses, image_size=config.image_size, weights=checkpoint,
+                        backbone_weights=config.backbone_weights)
+    model.eval().requires_grad_(False)
+    return model
+
+
+@torch.no_grad()
+def pool_features(model: nn.Module, images: Sequence[torch.Tensor], boxes: Sequence[torch.Tensor]
+                  ) -> Mapping[str, torch.Tensor]:
+    """The box head's activations for ``boxes[i]`` (xyxy pixels of ``images[i]``), as the detector computes them:
+    images resized and normalised by ``model.transform`` (the boxes resized with them), the backbone's feature
+    maps, ``box_roi_pool`` (RoI align), then ``fc6`` and ``fc7`` of the box head, each followed by ReLU.
+
+    Returns ``{"fc6": [R, d6], "head": [R, d7]}`` in the order of the boxes, image by image; ``head`` is what the
+    box predictor reads. ``model`` must be a torchvision ``FasterRCNN`` with a ``TwoMLPHead`` box head.
+    """
+    if len(images) != len(boxes):
+        raise ValueError(f"images and boxes must pair up, got {len(images)} images and {len(boxes)} box sets")
+    if not all(b.ndim == 2 and b.shape[-1] == 4 for b in boxes):
+        raise ValueError("boxes must be [R, 4] xyxy tensors, one per image")
+    was_training = model.training
+    model.eval()
+    try:
+        targets = [{"boxes": b.to(torch.float32), "labels": torch.zeros(len(b), dtype=torch.int64)} for b in boxes]
+        batch, targets = model.transform(list(images), targets)
+        features = model.backbone(batch.tensors)
+        if isinstance(features, torch.Tensor):
+            features = {"0": features}
+        pooled = model.roi_heads.box_roi_pool(features, [t["boxes"] for t in targets], batch.image_sizes)
+        head = model.roi_heads.box_head
+        fc6 = F.relu(head.fc6(pooled.flatten(start_dim=1)))
+        return {"fc6": fc6, "head": F.relu(head.fc7(fc6))}
+    finally:
+        model.train(was_training)
