@@ -7,12 +7,13 @@ never a torn one, and a crash leaves at most a hidden ``.<name>.*.tmp`` behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Union
+from typing import IO, Any, Callable, Mapping, Union
 
-__all__ = ["write_atomic", "write_json"]
+__all__ = ["write_atomic", "write_json", "json_safe"]
 
 Content = Union[bytes, str, Callable[[IO[bytes]], Any]]
 
@@ -52,7 +53,20 @@ def write_atomic(path: str | os.PathLike, content: Content) -> Path:
     return path
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float (NaN, ±inf) replaced by None: JSON has no NaN, and an undefined value
+    (an interval from one seed, a metric with nothing to measure) is written as null."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, Mapping):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """``data`` as indented JSON (UTF-8, non-ASCII kept, trailing newline), written atomically."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """``data`` as indented JSON (UTF-8, non-ASCII kept, trailing newline; non-finite floats as null, see
+    :func:`json_safe`), written atomically."""
+    text = json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     return write_atomic(path, text)

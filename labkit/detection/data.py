@@ -33,7 +33,7 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from labkit.detection import voc
 from labkit.detection.synthetic import DEFAULT_SYNTHETIC, NOISE_SCALE_KEY, ensure_synthetic, generate_synthetic
 
-__all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip", "hflip",
+__all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip", "hflip", "check_training_targets",
            "generate_synthetic", "ensure_synthetic", "DEFAULT_SYNTHETIC", "SKIP_REASONS", "COCO_LAYOUT",
            "VOC_LAYOUT"]
 
@@ -315,6 +315,17 @@ class RandomHorizontalFlip:
 
     def __call__(self, image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
         return hflip(image, target) if torch.rand(()) < self.p else (image, target)
+
+
+def check_training_targets(targets: list[dict] | None) -> None:
+    """What torchvision's RoI heads require of training targets: given, float boxes, int64 labels."""
+    if targets is None:
+        raise ValueError("targets must be given in training mode")
+    for t in targets:
+        if not t["boxes"].is_floating_point():
+            raise TypeError(f"target boxes must be floating point, got {t['boxes'].dtype}")
+        if t["labels"].dtype != torch.int64:
+            raise TypeError(f"target labels must be int64, got {t['labels'].dtype}")
 
 
 def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:

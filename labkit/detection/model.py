@@ -36,6 +36,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from labkit.detection.backbones import (NONE, check_backbone_weights, lab_backbone, read_state_dict,
                                         resnet50_fpn_backbone, vgg16_parts)
+from labkit.detection.data import check_training_targets
 from labkit.detection.losses import (IOU_FORMS, LOCATIONS, BoxLossConfig, box_iou_loss, box_regression_loss,
                                      check_stage_form, check_stage_normaliser, make_box_coder, resolve_box_losses)
 from labkit.detection.roi_align import FastMultiScaleRoIAlign
@@ -159,13 +160,7 @@ class PaperRoIHeads(RoIHeads):
         # part: sample, pool, head, predictor, loss) is restated here, held to torchvision's by the equivalence test.
         if not self.training:
             return super().forward(features, proposals, image_shapes, targets)
-        if targets is None:
-            raise ValueError("targets must be given in training mode")
-        for t in targets:
-            if not t["boxes"].is_floating_point():
-                raise TypeError(f"target boxes must be floating point, got {t['boxes'].dtype}")
-            if t["labels"].dtype != torch.int64:
-                raise TypeError(f"target labels must be int64, got {t['labels'].dtype}")
+        check_training_targets(targets)
         proposals, _, labels, regression_targets = self.select_training_samples(proposals, targets)
         box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
         class_logits, box_regression = self.box_predictor(box_features)

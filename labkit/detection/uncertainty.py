@@ -51,6 +51,7 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
+from labkit.detection.data import check_training_targets
 from labkit.detection.losses import LINEAR, BoxLossConfig, box_regression_loss, check_stage_normaliser, make_box_coder
 from labkit.interpret.mapping import huber_coefficient, uncertainty_scales
 from labkit.interpret.settings import FORMS, check_choice
@@ -283,13 +284,7 @@ class LearnedScaleRoIHeads(RoIHeads):
         # as PaperRoIHeads: torchvision's RoIHeads.forward unpacks two predictor outputs and calls the module-level
         # fastrcnn_loss, so the box branch (sample, pool, head, predictor, loss / postprocess) is restated here
         if self.training:
-            if targets is None:
-                raise ValueError("targets must be given in training mode")
-            for t in targets:
-                if not t["boxes"].is_floating_point():
-                    raise TypeError(f"target boxes must be floating point, got {t['boxes'].dtype}")
-                if t["labels"].dtype != torch.int64:
-                    raise TypeError(f"target labels must be int64, got {t['labels'].dtype}")
+            check_training_targets(targets)
             proposals, _, labels, regression_targets = self.select_training_samples(proposals, targets)
         box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
         class_logits, box_regression, log_scales = self.box_predictor(box_features)

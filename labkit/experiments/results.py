@@ -86,19 +86,8 @@ def write_results(results: Results, out: str | os.PathLike) -> tuple[Path, ...]:
     paths = tuple(out / name for name in RESULT_FILES)
     write_atomic(paths[0], runs)
     write_atomic(paths[1], _csv_text(SUMMARY_COLUMNS, summary_rows))
-    write_json(paths[2], _finite(results.to_json()))
+    write_json(paths[2], results.to_json())
     return paths
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN: an undefined interval (one seed) is written as null."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _nan_if_none(value: float | None) -> float:

@@ -186,23 +186,13 @@ def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def write_head_study(results: Mapping[str, Any], out: str | Path) -> tuple[Path, ...]:
     """Write ``runs.csv``, ``summary.csv``, ``results.json`` and ``head_study.png`` under ``out`` (atomically)."""
     out = Path(out)
     paths = (out / "runs.csv", out / "summary.csv", out / "results.json", out / "head_study.png")
     write_atomic(paths[0], _csv(RUN_COLUMNS, results["runs"]))
     write_atomic(paths[1], _csv(SUMMARY_COLUMNS, results["summary"]))
-    write_json(paths[2], _finite(results))
+    write_json(paths[2], results)
     figure = plot_head_study(results)
     write_atomic(paths[3], lambda f: figure.savefig(f, format="png", dpi=120, bbox_inches="tight"))
     return paths
