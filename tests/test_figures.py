@@ -567,3 +567,21 @@ def test_notebook_01_is_clean_and_runs_in_smoke_mode(tmp_path):
     widget_views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                     if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(widget_views) >= 6
+
+
+def test_variance_figure_has_its_own_slider_over_the_noise_mix():
+    from labkit.figures.theory import variance_figure
+    from labkit.theory import variance_curves
+    curves = variance_curves([0.0, 0.5], np.geomspace(0.1, 10.0, 5))
+    fig = variance_figure(curves, active=1)
+    assert isinstance(fig, go.Figure)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["0 (Laplace)", "0.5"] and fig.layout.sliders[0].active == 1
+    # the figure shows the active frame; each step writes its frame's numbers into every trace
+    np.testing.assert_allclose(fig.data[0].y, curves.variance["huber"][1])
+    first = steps[0].args[0]
+    np.testing.assert_allclose(first["y"][1], curves.variance["laplace_kl"][0])
+    assert first["x"][2] == [curves.optimum["huber"][0][0]] and "α → 0" in steps[0].args[1]["title.text"]
+    assert len(first["y"]) == len(fig.data) == 8
+    with pytest.raises(ValueError):
+        variance_figure(curves, active=2)

@@ -276,3 +276,37 @@ def test_theory_loads_neither_torch_nor_sympy():
                           "print(sorted(m for m in ('torch', 'sympy') if m in sys.modules))"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 07: V(α) curves over σ/b (curves) and the exercises' checks
+# ---------------------------------------------------------------------------------------------------------------
+def test_variance_curves_match_the_pointwise_variance_and_mark_the_optima():
+    alphas = np.geomspace(0.05, 20.0, 7)
+    c = theory.variance_curves([0.0, 0.3], alphas)
+    assert c.variance["huber"].shape == (2, 7) and c.ratios == (0.0, 0.3)
+    assert c.variance["huber"][1, 3] == pytest.approx(
+        theory.asymptotic_variance("huber", float(alphas[3]), "gaussian+laplace", sigma=0.3, b=1.0), rel=1e-12)
+    # pure Laplace: V increases in α for both losses, the optimum is the lower end (the median's V = b²)
+    for loss in ("huber", "laplace_kl"):
+        assert np.all(np.diff(c.variance[loss][0]) > 0)
+        assert c.optimum[loss][0][2] == "lower" and c.optimum[loss][0][0] == pytest.approx(0.05)
+    assert c.median[0] == pytest.approx(1.0) and c.mean[0] == pytest.approx(2.0)
+    assert c.at_rule["huber"][0] == pytest.approx((2.0 - 4.0 / math.e) / (1.0 - 1.0 / math.e) ** 2, rel=1e-9)
+    # the mix: an interior optimum, below every grid value of V
+    best, v, side = c.optimum["huber"][1]
+    assert side is None and 0.05 < best < 20.0 and v <= c.variance["huber"][1].min() + 1e-12
+    assert best == pytest.approx(theory.optimal_alpha("huber", "gaussian+laplace", sigma=0.3, b=1.0), rel=1e-6)
+    with pytest.raises(ValueError):
+        theory.variance_curves([-1.0])
+    with pytest.raises(ValueError):
+        theory.variance_curves([0.0], [1.0, 0.5])
+
+
+def test_notebook07_exercise_checks():
+    from labkit.theory import exercises
+    assert exercises.rule_cost_under_laplace(None).correct is None
+    assert exercises.rule_cost_under_laplace(1.32).correct is True
+    assert exercises.rule_cost_under_laplace(1.0).correct is False
+    assert exercises.optimum_under_mix(0.5, ratio=0.3).correct is True
+    assert exercises.optimum_under_mix(1.0, ratio=0.3).correct is False

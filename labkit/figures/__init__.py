@@ -13,6 +13,8 @@ module                      job
 ``explorer``                an anywidget Figure 4 whose α slider repaints in the browser (``explore_figure4``);
                             its front end is ``figure4_explorer.js`` beside it
 ``exercises``               feedback for notebook 01's exercises (predict, then move a slider to check)
+``theory``                  V(α) of Huber and D under Gaussian + Laplace noise as a plotly figure with its own slider
+                            over σ/b (``variance_figure``, notebook 07)
 ==========================  ======================================================================================
 
 This package re-exports the builders and ``export_figures``, so ``from labkit.figures import figure1`` works.

@@ -17,15 +17,17 @@ n, p                       observations and features of the linear model y = Xθ
 
 - :mod:`.noise` — the four error laws: density, its derivative, variance, sampler;
 - :mod:`.variance` — ψ, (E[ψ²], E[ψ′]) in closed form or by quadrature, V, the optimal α;
+- :mod:`.curves` — V(α) of Huber and D over a grid of Gaussian + Laplace mixes, with the optima (notebook 07);
 - :mod:`.simulation` — Monte Carlo of location and linear-regression M-estimates (Bean, Bickel, El Karoui and Yu,
   PNAS 2013: at p/n > 0 the best loss is no longer the one the asymptotics pick).
 
 NumPy and SciPy only: no torch, no SymPy (the closed forms' derivations are :mod:`labkit.symbolic.mestimation`).
 """
+from labkit.theory.curves import VarianceCurves, variance_curves
 from labkit.theory.noise import NOISES
 from labkit.theory.simulation import simulate_location, simulate_regression
 from labkit.theory.variance import (CLOSED_FORMS, LOSSES, OptimumAtBoundary, asymptotic_variance, optimal_alpha,
                                     psi, psi_moments)
 
 __all__ = ["NOISES", "LOSSES", "CLOSED_FORMS", "OptimumAtBoundary", "asymptotic_variance", "optimal_alpha", "psi",
-           "psi_moments", "simulate_location", "simulate_regression"]
+           "psi_moments", "simulate_location", "simulate_regression", "VarianceCurves", "variance_curves"]
