@@ -27,6 +27,7 @@ import time
 import torch
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
+from labkit.detection.engine import train_one_iteration
 from labkit.detection.losses import BoxLossConfig, BoxLosses
 from labkit.detection.model import build_model
 from labkit.interpret.exports import TORCHVISION_DEFAULTS
@@ -78,6 +79,9 @@ def synthetic_batch(batch: int, device: torch.device, image_size: int = IMAGE_SI
     return images, targets
 
 
+LR = 1e-3
+
+
 def time_arm(model, images, targets, steps: int, warmup: int, amp: bool = False, channels_last: bool = False) -> dict:
     """Train ``model`` for ``warmup + steps`` SGD steps on one batch; median step time of the last ``steps``, the
     first step's losses. ``amp``: float16 autocast with a GradScaler — CUDA only: refused elsewhere rather than
@@ -87,39 +91,30 @@ def time_arm(model, images, targets, steps: int, warmup: int, amp: bool = False,
     if amp and not cuda:
         raise ValueError(f"amp: float16 autocast + GradScaler need CUDA; the images are on {device}")
     model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda") if amp else None
     sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     torch.manual_seed(0)  # the RPN's and RoI heads' samplers draw the same anchors and RoIs in every arm
-    times, first = [], None
+    times, first, record = [], None, None
     for i in range(warmup + steps):
         sync()
         start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            losses = model(images, targets)
-            loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        # the training loop's own step (labkit.detection.engine): the same SGD step, autocast and scaler in every arm
+        record = train_one_iteration(model, optimizer, images, targets, LR, scaler=scaler, amp=amp)
         sync()
         if i >= warmup:
             times.append(time.perf_counter() - start)
         if first is None:
-            first = {k: v.item() for k, v in losses.items()}
+            first = {k: v for k, v in record.items() if k != "loss"}
     step = statistics.median(times)
     return {
         "step_s": round(step, 4),
         "images_per_s": round(len(images) / step, 2),
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if cuda else None,
         "first_losses": first,
-        "last_loss": loss.item(),
+        "last_loss": record["loss"],
     }
 
 
