@@ -9,7 +9,6 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,15 +16,14 @@ import torchvision
 
 import labkit
 
-__all__ = ["ROOT", "git_state", "describe", "same_code"]
+__all__ = ["git_state", "describe", "same_code"]
 
-ROOT = Path(__file__).resolve().parents[1]  # the project checkout: labkit/provenance.py -> .
 UNKNOWN_COMMIT = "unknown (not a git checkout)"
 
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["git", *args], cwd=labkit.PROJECT_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

@@ -38,10 +38,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labkit import PROJECT_ROOT
 from labkit._io import write_atomic
 
 SHAPES: tuple[str, ...] = ("rectangle", "ellipse", "triangle", "cross", "ring")
-DEFAULT_SYNTHETIC = Path(__file__).resolve().parents[2] / "data" / "synthetic"  # <project>/data/synthetic
+DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 SPLITS: dict[str, int] = {"train": 0, "val": 1}  # split name -> stream index in the per-image seed
 NOISE_STREAM = 1  # the label-noise generator of image i is default_rng([seed, split, i, NOISE_STREAM])
 MIN_BOX_SIZE = 1.0  # pixels: a noisy width or height below this is clipped up to it

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from labkit import PROJECT_ROOT
 from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.engine import NonFiniteLossError, train
 from labkit.detection.evaluate import evaluate_run
@@ -38,7 +39,6 @@ __all__ = ["REUSE_CHOICES", "train_configs", "run_experiment"]
 #: run_experiment's ``reuse``: finished runs made by the checked-out commit, by any commit, or none
 REUSE_CHOICES = ("same-commit", "any", "never")
 
-ROOT = Path(__file__).resolve().parents[2]  # the project: labkit/experiments/runner.py -> .
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.Pa
     if scale.synthetic is None:
         raise ValueError(f"data: scale {scale.name!r} has no bundled data; pass data= / --data (a dataset root, e.g. a "
                          "COCO 2014 folder with annotations/instances_train2014.json and train2014/)")
-    base = out / "data" if scale.name == "smoke" else ROOT / "data"
+    base = out / "data" if scale.name == "smoke" else PROJECT_ROOT / "data"
     name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}"
     if scale.name != "lab":
         name = f"{name}_{scale.name}"
@@ -201,7 +201,7 @@ def _reuse_note(rows: Sequence[Mapping[str, Any]], out: Path) -> str:
     reused = [r for r in rows if r["reused"]]
     commits = sorted({"an unrecorded commit" if not r["git_commit"] else
                       r["git_commit"][:7] + (" (with uncommitted changes)" if r["git_dirty"] else "") for r in reused})
-    where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    where = out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out
     return (f"{len(reused)} of {len(rows)} runs reused from {where}, trained at {', '.join(commits)}; their loss "
             f"curves come from each run's log.jsonl (reuse=\"never\" trains them again).")
 

@@ -12,9 +12,11 @@ names its commands). Importing it loads nothing heavy.
 """
 from pathlib import Path
 
+from labkit import PROJECT_ROOT
+
 __all__ = ["NOTEBOOK_DIR", "STATIC_DIR"]
 
 #: the lab's notebooks (``<project>/notebooks``): what the servers open and the reports execute
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 #: the pages' assets: vendored scripts and fonts, nbconvert and Voila templates, the offline widget runner
 STATIC_DIR = Path(__file__).resolve().parent / "static"

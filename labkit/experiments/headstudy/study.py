@@ -25,7 +25,7 @@ from labkit.detection.data import load_dataset
 from labkit.detection.evaluate import evaluate
 from labkit.detection.losses import make_box_coder
 from labkit.detection.runs import latest_checkpoint, resolve_device
-from labkit.detection.synthetic import ensure_synthetic
+from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic
 from labkit.experiments.headstudy.design import (LAPLACE, LINEAR_SETTING, MLP_SETTING, Condition, HeadScale,
                                                  head_loss, resolve_head_scale)
 from labkit.experiments.headstudy.fitting import fit_linear, fit_mlp
@@ -33,7 +33,7 @@ from labkit.experiments.headstudy.reference import load_frozen, reference_config
 from labkit.experiments.headstudy.report import build_results, write_head_study
 from labkit.experiments.headstudy.rois import (JITTER_RESIZE, JITTER_SHIFT, MIN_IOU, RoISet, box_errors,
                                                draw_roi_set, encode, noisy_boxes)
-from labkit.provenance import ROOT, describe
+from labkit.provenance import describe
 
 __all__ = ["FEATURES_FILE", "CACHE_VERSION", "run_head_study", "roi_sets", "noisy_targets", "reference_residuals"]
 
@@ -176,7 +176,7 @@ def run_head_study(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] 
     dev = resolve_device(device)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    data_root = ROOT / "data" / "synthetic" if sc.name == "lab" else out / "runs" / "data"
+    data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
     _, timings["data"] = timed(ensure_synthetic, data_root, **dict(sc.synthetic))
     config = reference_config(sc, data_root, out / "runs" / "reference", device=str(dev.type))
     _say(progress, f"reference detector in {config.out}")
