@@ -10,7 +10,7 @@ from labkit.theory.curves import CURVE_LOSSES, VarianceCurves
 
 __all__ = ["variance_figure"]
 
-_NAMES = {"huber": "Huber H_α", "laplace_kl": "D_α,β (KL of two Laplaces)"}
+_NAMES = {"huber": "Huber H<sub>α</sub>", "laplace_kl": "D<sub>α,β</sub> (KL of two Laplaces)"}  # plotly sets <sub> offline
 _COLOURS = {"huber": "#1f77b4", "laplace_kl": "#d62728"}
 
 
