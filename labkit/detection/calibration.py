@@ -35,7 +35,7 @@ from labkit.detection.synthetic import NOISE_SCALE_KEY
 
 __all__ = ["CALIBRATION_BINS", "BOX_COORDINATES", "DISTRIBUTIONS", "INJECTED_SCALE_KEY", "UNCERTAINTY_METRICS",
            "cdf", "nll", "pit_histogram", "calibration_curve", "calibration_error", "MatchedScales",
-           "matched_scales", "uncertainty_metrics"]
+           "matched_scales", "uncertainty_metrics", "scale_metrics"]
 
 CALIBRATION_BINS = 15
 BOX_COORDINATES = ("cx", "cy", "w", "h")
@@ -151,10 +151,16 @@ def uncertainty_metrics(gt: Any, detections: Iterable[dict], distribution: str =
                         iou_threshold: float = 0.5, max_dets: int = 100, image_ids: Iterable[int] | None = None,
                         bins: int = CALIBRATION_BINS) -> dict[str, Any]:
     """``unc_nll``, ``unc_calibration_error`` (and by coordinate), ``unc_pit_histogram``, ``unc_sharpness``,
-    ``unc_rank_correlation``, ``unc_true_positives`` and ``unc_distribution`` (see the module docstring). Without
-    a true positive the numbers are NaN."""
+    ``unc_rank_correlation``, ``unc_true_positives`` and ``unc_distribution`` (see the module docstring) of the
+    true positives of ``detections`` (:func:`matched_scales`). Without a true positive the numbers are NaN."""
     _check_distribution(distribution)
-    m = matched_scales(gt, detections, iou_threshold, max_dets, image_ids)
+    return scale_metrics(matched_scales(gt, detections, iou_threshold, max_dets, image_ids), distribution, bins)
+
+
+def scale_metrics(m: MatchedScales, distribution: str = "laplace", bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+    """The ``unc_*`` metrics of the module docstring for the boxes of ``m``, however they were paired (COCO's
+    matches in :func:`uncertainty_metrics`; each ground-truth box's own prediction in the uncertainty study)."""
+    _check_distribution(distribution)
     n = len(m.truth)
     pit = m.pit(distribution)
     by_coordinate = {c: calibration_error(pit[:, k], bins) for k, c in enumerate(BOX_COORDINATES)}

@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.io import ImageReadMode, decode_image, read_file
 
 from labkit.detection import voc
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC, NOISE_SCALE_KEY, ensure_synthetic, generate_synthetic
+from labkit.detection.synthetic import (CONTRAST_KEY, DEFAULT_SYNTHETIC, NOISE_SCALE_KEY, ensure_synthetic,
+                                        generate_synthetic)
 
 __all__ = ["DetectionDataset", "load_dataset", "collate_fn", "make_loader", "RandomHorizontalFlip", "hflip", "check_training_targets",
            "generate_synthetic", "ensure_synthetic", "DEFAULT_SYNTHETIC", "SKIP_REASONS", "COCO_LAYOUT",
@@ -187,7 +188,7 @@ class DetectionDataset(Dataset):
             truth.append({"id": ann.get("id"), "image_id": img["id"], "category_id": ann["category_id"],
                           "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float(area), "iscrowd": int(crowd),
                           # a box's own label-noise scale (heteroscedastic synthetic data), for the evaluation
-                          **({NOISE_SCALE_KEY: ann[NOISE_SCALE_KEY]} if NOISE_SCALE_KEY in ann else {})})
+                          **{k: ann[k] for k in (NOISE_SCALE_KEY, CONTRAST_KEY) if k in ann}})
             if crowd:
                 self.skipped[SKIP_CROWD] += 1
                 continue
@@ -217,6 +218,18 @@ class DetectionDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._records)
+
+    def box_extra(self, key: str) -> np.ndarray:
+        """Annotation field ``key`` (``label_noise_scale`` or ``contrast`` of heteroscedastic synthetic data) of
+        every box the items carry, image by image in the order of ``self[i][1]["boxes"]``; NaN where an
+        annotation lacks it."""
+        if key not in (NOISE_SCALE_KEY, CONTRAST_KEY):
+            raise ValueError(f"key must be {NOISE_SCALE_KEY!r} or {CONTRAST_KEY!r}, got key={key!r}")
+        per_image: dict[int, list[float]] = {r[0]: [] for r in self._records}
+        for ann in self._truth["annotations"]:
+            if not ann["iscrowd"]:
+                per_image[ann["image_id"]].append(float(ann.get(key, math.nan)))
+        return np.asarray([v for r in self._records for v in per_image[r[0]]], np.float64)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         image_id, path, width, height, boxes, labels = self._records[index]

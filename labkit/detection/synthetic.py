@@ -20,7 +20,8 @@ eq. 42 in anchor widths. Validation labels stay clean.
 ``label_noise_model="heteroscedastic"`` makes the noise depend on something visible, so that a detector can learn
 it (issue 17): each object has a contrast v ~ U[1/4, 1] (its colour moved v of the way from the background's mean to
 a contrasting colour) and noise scale b_i = b1·(5/4 − v)/(5/8) — faint objects 4× noisier than vivid ones, b1 on
-average — recorded in each annotation (both splits) as ``label_noise_scale``. ``"homoscedastic"`` (default): b1 for
+average — recorded in each annotation (both splits) as ``label_noise_scale``, beside the contrast itself
+(``contrast``, so that a study can draw its own noise from it, even at b1 = 0). ``"homoscedastic"`` (default): b1 for
 every box, drawn exactly as before the option existed.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ HOMOSCEDASTIC, HETEROSCEDASTIC = "homoscedastic", "heteroscedastic"
 LABEL_NOISE_MODELS = (HOMOSCEDASTIC, HETEROSCEDASTIC)
 CONTRAST_RANGE = (0.25, 1.0)  # heteroscedastic: the contrast v of an object, uniform on this range
 NOISE_SCALE_KEY = "label_noise_scale"  # heteroscedastic: the annotation's own b_i
+CONTRAST_KEY = "contrast"  # heteroscedastic: the object's contrast v, what b_i is a function of
 PARALLEL_FROM = 256  # images in a split before worker processes pay for their start-up
 PNG_COMPRESSION = 3  # zlib level: noisy textures barely compress further, and level 3 is ~3x faster than 6
 FORMAT_VERSION = 1
@@ -284,8 +286,8 @@ def _json_bytes(obj: object) -> bytes:
 
 def _image(settings: SynthSettings, split: str, index: int, folder: Path
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Draw image ``index`` of ``split``, write its PNG, return (label boxes, labels, each box's noise scale,
-    n_resized, n_moved)."""
+    """Draw image ``index`` of ``split``, write its PNG, return (label boxes, labels, each box's noise scale, each
+    object's contrast, n_resized, n_moved)."""
     rng = np.random.default_rng([settings.seed, SPLITS[split], index])
     pixels, boxes, labels, contrasts = draw_scene(rng, settings)
     scales = noise_scales(contrasts, settings.label_noise, settings.label_noise_model)
@@ -296,7 +298,7 @@ def _image(settings: SynthSettings, split: str, index: int, folder: Path
         raw = laplace_label_noise(boxes, scales if per_box else settings.label_noise, noise_rng)
         boxes, resized, moved = clip_boxes(raw, settings.image_size, settings.image_size)
     write_atomic(folder / _file_name(index), _png_bytes(pixels))
-    return boxes, labels, scales, resized, moved
+    return boxes, labels, scales, contrasts, resized, moved
 
 
 def _file_name(index: int) -> str:
@@ -317,18 +319,19 @@ def _split(settings: SynthSettings, split: str, folder: Path, workers: int) -> t
     images, annotations = [], []
     report = {"boxes": 0, "resized": 0, "moved_into_image": 0}
     heteroscedastic = settings.label_noise_model == HETEROSCEDASTIC
-    for i, (boxes, labels, scales, resized, moved) in enumerate(drawn):
+    for i, (boxes, labels, scales, contrasts, resized, moved) in enumerate(drawn):
         report["boxes"] += len(boxes)
         report["resized"] += resized
         report["moved_into_image"] += moved
         images.append({"id": i + 1, "file_name": _file_name(i), "width": settings.image_size,
                        "height": settings.image_size})
-        for box, label, scale in zip(boxes, labels, scales):
+        for box, label, scale, contrast in zip(boxes, labels, scales, contrasts):
             x1, y1, x2, y2 = (round(float(c), 3) for c in box)
             w, h = round(x2 - x1, 3), round(y2 - y1, 3)
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label),
                                 "bbox": [x1, y1, w, h], "area": round(w * h, 3), "iscrowd": 0,
-                                **({NOISE_SCALE_KEY: round(float(scale), 6)} if heteroscedastic else {})})
+                                **({NOISE_SCALE_KEY: round(float(scale), 6), CONTRAST_KEY: round(float(contrast), 6)}
+                                   if heteroscedastic else {})})
     categories = [{"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(SHAPES)]
     noise = {"scale": settings.label_noise if noisy else 0.0, "model": settings.label_noise_model,
              "applied_to": split if noisy else "none" if split == "train" else "none (validation labels stay clean)",

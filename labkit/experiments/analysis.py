@@ -25,7 +25,7 @@ from labkit.experiments.results import NO_SUMMARY, OK, Results
 from labkit.stats import Summary, mean_ci
 
 __all__ = ["summarise", "noise_grid", "best_label_scales", "matched_label_scale", "paired_differences",
-           "REFERENCE_ARMS", "BOOTSTRAP_RESAMPLES", "bootstrap_interval", "arm_differences"]
+           "REFERENCE_ARMS", "BOOTSTRAP_RESAMPLES", "bootstrap_interval", "paired_difference", "arm_differences"]
 
 #: the arm each table's other arms are measured against (Δ = arm − reference): Table 3 against Implemented (the
 #: settings the frameworks ship, and the paper's baseline for Proposed), Table 4 D_{α/2,1/α} − H_α, Table 5
@@ -128,28 +128,32 @@ def _arm_values(results: Results, metric: str) -> dict[str, dict[int, float]]:
     return values
 
 
-def _better(family: Summary, metric: str) -> str:
+def _better(family: Summary, higher_is_better: bool) -> str:
     """Which side the family-wise interval of Δ = arm − reference favours: "arm", "reference", "unresolved" (it
     covers 0), or "undefined" (no interval: fewer than two pairs)."""
     if math.isnan(family.half_width):
         return "undefined"
     # the arm's gain over the reference: Δ where larger is better, −Δ where smaller is
-    low, high = (-family.high, -family.low) if metric in LOWER_IS_BETTER else (family.low, family.high)
+    low, high = (family.low, family.high) if higher_is_better else (-family.high, -family.low)
     return "arm" if low > 0 else "reference" if high < 0 else "unresolved"
 
 
-def _paired(arm: Mapping[int, float], reference: Mapping[int, float], metric: str, comparisons: int,
-            confidence: float) -> dict[str, Any]:
-    """Δ = arm − reference over the seeds both have: the mean with its Student-t interval at ``confidence``, the
-    paired bootstrap interval, and the Bonferroni-widened interval for ``comparisons`` rows read at once with the
-    verdict it gives."""
+def paired_difference(arm: Mapping[int, float], reference: Mapping[int, float], metric: str, comparisons: int,
+                      confidence: float = 0.95, higher_is_better: bool | None = None) -> dict[str, Any]:
+    """Δ = arm − reference over the seeds both have (``arm``, ``reference``: seed → value): the mean with its
+    Student-t interval at ``confidence``, the paired bootstrap interval, and the Bonferroni-widened interval for
+    ``comparisons`` rows read at once with the verdict it gives. ``higher_is_better``: default from
+    :data:`~labkit.experiments.designs.LOWER_IS_BETTER`."""
+    if isinstance(comparisons, bool) or not isinstance(comparisons, int) or comparisons < 1:
+        raise ValueError(f"comparisons must be an int >= 1, got comparisons={comparisons!r}")
+    higher = metric not in LOWER_IS_BETTER if higher_is_better is None else bool(higher_is_better)
     seeds = sorted(set(arm) & set(reference))
     diffs = [arm[s] - reference[s] for s in seeds]
     family = mean_ci(diffs, 1 - (1 - confidence) / comparisons) if diffs else NO_SUMMARY
-    return {"metric": metric, "higher_is_better": metric not in LOWER_IS_BETTER, "seeds": tuple(seeds),
+    return {"metric": metric, "higher_is_better": higher, "seeds": tuple(seeds),
             "difference": mean_ci(diffs, confidence) if diffs else NO_SUMMARY,
             "bootstrap": bootstrap_interval(diffs, confidence), "comparisons": comparisons, "family": family,
-            "better": _better(family, metric)}
+            "better": _better(family, higher)}
 
 
 def arm_differences(results: Results, reference: str | None = None, metrics: Sequence[str] | None = None,
@@ -174,7 +178,8 @@ def arm_differences(results: Results, reference: str | None = None, metrics: Seq
     if not others:
         raise ValueError(f"results of {results.name!r} have no arm besides the reference {reference!r}")
     return [{"arm": a, "label": labels[a], "reference": reference, "reference_label": labels[reference],
-             **_paired(values[m].get(a, {}), values[m].get(reference, {}), m, len(others) * len(values), confidence)}
+             **paired_difference(values[m].get(a, {}), values[m].get(reference, {}), m, len(others) * len(values),
+                                 confidence)}
             for a in others for m in values]
 
 
@@ -200,6 +205,6 @@ def paired_differences(results: Results, metric: str = "loc_err", confidence: fl
         matched = matched_label_scale(b, scales)
         pairs += [(b, matched, ls) for ls in scales if ls != matched]
     return [{"label_noise": b, "matched_label_scale": matched, "label_scale": ls,
-             **_paired(values.get(cells[b, ls], {}), values.get(cells[b, matched], {}), metric, len(pairs),
+             **paired_difference(values.get(cells[b, ls], {}), values.get(cells[b, matched], {}), metric, len(pairs),
                        confidence)}
             for b, matched, ls in pairs]

@@ -1,8 +1,9 @@
-"""Run Tables 3–5, the label-noise study or the head study and print our table beside the paper's
-(`python -m labkit experiment`).
+"""Run Tables 3–5, the label-noise study, the head study or the uncertainty study and print our table beside the
+paper's, or the study's verdict (`python -m labkit experiment`).
 
 Examples: ``python -m labkit experiment table3 --scale smoke --seeds 1 --out runs/table3``;
-``python -m labkit experiment head-study --scale lab --seeds 20 --out results/head-study-lab --threads 2``.
+``python -m labkit experiment head-study --scale lab --seeds 20 --out results/head-study-lab --threads 2``;
+``python -m labkit experiment uncertainty --scale lab --seeds 10 --out results/uncertainty-lab --threads 2``.
 """
 from __future__ import annotations
 
@@ -18,16 +19,21 @@ from labkit.experiments.display import best_table, paper_table, summary_table
 from labkit.experiments.headstudy import HEAD_SCALES, run_head_study
 from labkit.experiments.results import RESULT_FILES
 from labkit.experiments.runner import run_experiment
+from labkit.experiments.uncertaintystudy import UNCERTAINTY_SCALES, run_uncertainty_study
 
-__all__ = ["HEAD_STUDY", "add_arguments", "run"]
+__all__ = ["HEAD_STUDY", "UNCERTAINTY_STUDY", "add_arguments", "run"]
 
 #: the controlled box-regression study (labkit.experiments.headstudy): not an arm-by-arm detector experiment
 HEAD_STUDY = "head-study"
+#: learned per-box uncertainty against fixed α on the head study's harness (labkit.experiments.uncertaintystudy)
+UNCERTAINTY_STUDY = "uncertainty"
+_STUDIES = {HEAD_STUDY: (HEAD_SCALES, run_head_study, "head_study.png"),
+            UNCERTAINTY_STUDY: (UNCERTAINTY_SCALES, run_uncertainty_study, "differences.csv, uncertainty_study.png")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY),
-                        help="which table (or the noise study, or the head study) to run")
+    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, UNCERTAINTY_STUDY),
+                        help="which table (or the noise study, the head study or the uncertainty study) to run")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
                         help="smoke (seconds, CI), lab (synthetic data on a CPU), coco (the paper's schedule, GPUs)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's; lab: 3)")
@@ -53,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise SystemExit(f"experiment: --threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    if args.experiment == HEAD_STUDY:
-        return _head_study(args)
+    if args.experiment in _STUDIES:
+        return _study(args)
     out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
     experiment: str | Experiment = args.experiment
     if args.label_noises is not None or args.label_scales is not None:
@@ -80,21 +86,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _head_study(args: argparse.Namespace) -> int:
-    """The head study: its own scales (smoke, lab), results and verdict."""
-    if args.scale not in HEAD_SCALES:
-        raise SystemExit(f"experiment: head-study runs at --scale {' or '.join(HEAD_SCALES)}, got {args.scale!r}")
+def _study(args: argparse.Namespace) -> int:
+    """The head study or the uncertainty study: their own scales (smoke, lab), results and verdict."""
+    scales, run_study, figures = _STUDIES[args.experiment]
+    if args.scale not in scales:
+        raise SystemExit(f"experiment: {args.experiment} runs at --scale {' or '.join(scales)}, got {args.scale!r}")
     if args.data is not None or args.label_noises is not None or args.label_scales is not None:
-        raise SystemExit("experiment: --data, --label-noises and --label-scales do not apply to head-study")
-    out = args.out or Path("runs") / f"{HEAD_STUDY}-{args.scale}"
+        raise SystemExit(f"experiment: --data, --label-noises and --label-scales do not apply to {args.experiment}")
+    out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
     start = time.perf_counter()
     try:
-        results = run_head_study(args.scale, seeds=args.seeds, out=out, device=args.device,
-                                 reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
+        results = run_study(args.scale, seeds=args.seeds, out=out, device=args.device,
+                            reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
     except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:
         raise SystemExit(f"experiment: {exc}") from None
-    for setting, text in results["verdict"].items():
-        print(f"{setting}: {text}")
-    print(f"wrote runs.csv, summary.csv, results.json, head_study.png in {out} in "
-          f"{time.perf_counter() - start:.0f} s")
+    for key, text in results["verdict"].items():
+        print(f"{key}: {text}")
+    print(f"wrote runs.csv, summary.csv, results.json, {figures} in {out} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -30,7 +30,7 @@ from labkit.interpret import huber_coefficient
 from labkit.losses import huber_grad
 
 __all__ = ["ADAM_EPS", "HUBER_FORMS", "huber_slopes", "Whitening", "whitening", "arm_losses", "LinearFit",
-           "fit_linear", "MLPFit", "fit_mlp"]
+           "fit_linear", "MLPFit", "mlp_outputs", "class_rows", "train_mlp_arms", "fit_mlp"]
 
 ADAM_EPS = 1e-12
 #: loss forms c·H_α whose derivative is c·clip(r, −α, α) (setting (a) uses it in closed form)
@@ -178,17 +178,22 @@ class MLPFit:
 
     def predict(self, features: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """Targets (σ = 1) predicted by every arm, [M, R, 4]."""
-        outs = []
-        for start in range(0, len(features), chunk):
-            x, y = features[start:start + chunk], labels[start:start + chunk]
-            h = torch.relu(torch.einsum("nd,mdh->mnh", x, self.w1) + self.b1[:, None])
-            outs.append(_class_rows(torch.einsum("mnh,mho->mno", h, self.w2) + self.b2[:, None], y))
-        return torch.cat(outs, dim=1) / self.scale
+        return class_rows(mlp_outputs(features, self.w1, self.b1, self.w2, self.b2, chunk), labels) / self.scale
 
 
-def _class_rows(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The four outputs of each RoI's class from [..., n, (K + 1)·4]."""
-    index = (labels[:, None] * 4 + torch.arange(4)).expand(*out.shape[:-1], 4)
+def mlp_outputs(features: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
+                chunk: int = 4096) -> torch.Tensor:
+    """Every arm's outputs ReLU(x·w1 + b1)·w2 + b2 for the rows of ``features`` [R, d]: [M, R, O]."""
+    outs = []
+    for start in range(0, len(features), chunk):
+        h = torch.relu(torch.einsum("nd,mdh->mnh", features[start:start + chunk], w1) + b1[:, None])
+        outs.append(torch.einsum("mnh,mho->mno", h, w2) + b2[:, None])
+    return torch.cat(outs, dim=1)
+
+
+def class_rows(out: torch.Tensor, labels: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """The four outputs of each RoI's class from [..., n, O]: columns ``offset`` + 4·label … + 3."""
+    index = (offset + labels[:, None] * 4 + torch.arange(4)).expand(*out.shape[:-1], 4)
     return out.gather(-1, index)
 
 
@@ -200,44 +205,49 @@ def _init_linear(d_in: int, d_out: int, seed: int) -> tuple[torch.Tensor, torch.
     return layer.weight.detach().T.contiguous(), layer.bias.detach()
 
 
-def fit_mlp(features: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, configs: Sequence[BoxLossConfig],
-            seeds: Sequence[int], epochs: int, batch: int, lr: float, num_classes: int, hidden: int = 256
-            ) -> MLPFit:
-    """Setting (b): a ``hidden``-unit layer (the box head's fc7) and the class-specific regressor, both initialised
-    afresh from each seed (the same initialisation and minibatch order for every α of a seed), trained by
-    minibatch Adam for ``epochs`` epochs of batches of ``batch`` RoIs at a cosine-decayed ``lr``.
+def train_mlp_arms(features: torch.Tensor, labels: torch.Tensor, seeds: Sequence[int], n_arms: int,
+                   arm_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], epochs: int, batch: int,
+                   lr: float, num_classes: int, hidden: int, log_scale_start: torch.Tensor | None = None
+                   ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The batched MLP fit shared by the head study's setting (b) and the uncertainty study: for each seed and each
+    of ``n_arms`` arms (M = S·A, seed-major), a ``hidden``-unit layer and a class-specific output layer of
+    (K + 1)·4 box outputs, initialised afresh from the seed (the same for every arm of a seed) and trained by
+    minibatch Adam (ε = :data:`ADAM_EPS`) for ``epochs`` epochs of ``batch`` RoIs (the same order for every arm of a
+    seed) at a cosine-decayed ``lr``.
 
-    ``features`` [N, d]: the box head's fc6 output; ``targets`` [S, N, 4] with S = len(``seeds``); arms seed-major."""
-    _check(features, labels, targets, configs)
-    if len(seeds) != len(targets):
-        raise ValueError(f"seeds must give one seed per target set, got {len(seeds)} for {len(targets)}")
-    n_seeds, n_arms, n = len(targets), len(configs), len(features)
-    scale = torch.as_tensor(configs[0].box_coder_weights, dtype=features.dtype)
-    params = [[], [], [], []]
+    ``log_scale_start`` [A]: also (K + 1)·4 log-scale outputs per arm, with weights 0 and bias the arm's start
+    (``labkit.detection.uncertainty.ScalePredictor``'s initialisation). ``arm_loss(out, idx)``: the loss per seed
+    and arm [S, A] (a mean over the batch) of the outputs ``out`` [S, A, B, O] of the RoIs ``idx`` [S, B].
+    Returns ((w1, b1, w2, b2) with leading dimension M, each arm's mean loss over the last epoch [S, A])."""
+    n_seeds, n = len(seeds), len(features)
+    width = (num_classes + 1) * 4
+    params: list[list[torch.Tensor]] = [[], [], [], []]
     for seed in seeds:
-        for i, (d_in, d_out) in enumerate(((features.shape[1], hidden), (hidden, (num_classes + 1) * 4))):
+        for i, (d_in, d_out) in enumerate(((features.shape[1], hidden), (hidden, width))):
             w, b = _init_linear(d_in, d_out, int(seed) * 2 + i)
             params[2 * i].append(w.expand(n_arms, *w.shape))
             params[2 * i + 1].append(b.expand(n_arms, *b.shape))
-    w1, b1, w2, b2 = (torch.cat(p).clone().requires_grad_(True) for p in params)
+    w1, b1, w2, b2 = (torch.cat(p).clone() for p in params)
+    if log_scale_start is not None:
+        start = torch.as_tensor(log_scale_start, dtype=b2.dtype).repeat(n_seeds)  # [M]
+        w2 = torch.cat([w2, torch.zeros_like(w2)], dim=-1)
+        b2 = torch.cat([b2, start[:, None].expand(-1, width)], dim=-1)
+    for p in (w1, b1, w2, b2):
+        p.requires_grad_(True)
     optimizer = torch.optim.Adam([w1, b1, w2, b2], lr=lr, eps=ADAM_EPS)
     orders = [torch.randperm(n, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     per_epoch = max(1, n // batch)
     total, step = epochs * per_epoch, 0
-    scaled = targets * scale
     last = torch.zeros(n_seeds, n_arms, dtype=features.dtype)
-    for epoch in range(epochs):
+    for _ in range(epochs):
         last.zero_()
         for k in range(per_epoch):
             idx = torch.stack([o[k * batch:(k + 1) * batch] for o in orders])  # [S, B]
-            x = features[idx]  # [S, B, d]
-            h = torch.relu(torch.einsum("sbd,sadh->sabh", x, w1.view(n_seeds, n_arms, *w1.shape[1:]))
+            h = torch.relu(torch.einsum("sbd,sadh->sabh", features[idx], w1.view(n_seeds, n_arms, *w1.shape[1:]))
                            + b1.view(n_seeds, n_arms, 1, -1))
             out = torch.einsum("sabh,saho->sabo", h, w2.view(n_seeds, n_arms, *w2.shape[1:])) \
                 + b2.view(n_seeds, n_arms, 1, -1)
-            residual = torch.stack([_class_rows(out[s], labels[idx[s]]) for s in range(n_seeds)]) \
-                - scaled[torch.arange(n_seeds)[:, None], idx][:, None]  # [S, A, B, 4]
-            losses = arm_losses(residual.permute(2, 0, 1, 3), configs) / idx.shape[1]
+            losses = arm_loss(out, idx)
             for group in optimizer.param_groups:
                 group["lr"] = _cosine(lr, step, total)
             optimizer.zero_grad(set_to_none=True)
@@ -245,4 +255,30 @@ def fit_mlp(features: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
             optimizer.step()
             last += losses.detach() / per_epoch
             step += 1
-    return MLPFit(w1.detach(), b1.detach(), w2.detach(), b2.detach(), scale, last.reshape(-1))
+    return (w1.detach(), b1.detach(), w2.detach(), b2.detach()), last
+
+
+def fit_mlp(features: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, configs: Sequence[BoxLossConfig],
+            seeds: Sequence[int], epochs: int, batch: int, lr: float, num_classes: int, hidden: int = 256
+            ) -> MLPFit:
+    """Setting (b): a ``hidden``-unit layer (the box head's fc7) and the class-specific regressor, both initialised
+    afresh from each seed (the same initialisation and minibatch order for every α of a seed), trained by
+    minibatch Adam for ``epochs`` epochs of batches of ``batch`` RoIs at a cosine-decayed ``lr``
+    (:func:`train_mlp_arms`).
+
+    ``features`` [N, d]: the box head's fc6 output; ``targets`` [S, N, 4] with S = len(``seeds``); arms seed-major."""
+    _check(features, labels, targets, configs)
+    if len(seeds) != len(targets):
+        raise ValueError(f"seeds must give one seed per target set, got {len(seeds)} for {len(targets)}")
+    n_seeds = len(targets)
+    scale = torch.as_tensor(configs[0].box_coder_weights, dtype=features.dtype)
+    scaled = targets * scale
+
+    def arm_loss(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        residual = torch.stack([class_rows(out[s], labels[idx[s]]) for s in range(n_seeds)]) \
+            - scaled[torch.arange(n_seeds)[:, None], idx][:, None]  # [S, A, B, 4]
+        return arm_losses(residual.permute(2, 0, 1, 3), configs) / idx.shape[1]
+
+    weights, last = train_mlp_arms(features, labels, seeds, len(configs), arm_loss, epochs, batch, lr, num_classes,
+                                   hidden)
+    return MLPFit(*weights, scale, last.reshape(-1))

@@ -31,11 +31,14 @@ __all__ = ["REFERENCE_PRESET", "reference_config", "train_reference", "load_froz
 REFERENCE_PRESET = "implemented"
 
 
-def reference_config(scale: HeadScale, data: str | Path, out: str | Path, device: str = "cpu") -> TrainConfig:
-    """The reference detector's training config: the ``lab`` model, the scale's schedule, clean labels, seed 0."""
+def reference_config(scale: HeadScale, data: str | Path, out: str | Path, device: str = "cpu",
+                     experiment: str = "head-study") -> TrainConfig:
+    """The reference detector's training config: the ``lab`` model, the scale's schedule (``scale.reference``),
+    clean labels, seed 0. ``scale``: a :class:`HeadScale`, or any scale with ``name`` and ``reference`` (the
+    uncertainty study's); ``experiment`` names the study that owns the run."""
     return TrainConfig(data=str(Path(data).resolve()), out=str(Path(out).resolve()), model="lab",
                        preset=REFERENCE_PRESET, size_target=LINEAR, device=device, seed=0, **dict(scale.reference),
-                       extra={"experiment": "head-study", "role": "reference", "scale": scale.name})
+                       extra={"experiment": experiment, "role": "reference", "scale": scale.name})
 
 
 def _finished(config: TrainConfig, any_commit: bool) -> dict[str, Any] | None:

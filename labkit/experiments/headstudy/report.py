@@ -28,7 +28,7 @@ from labkit.experiments.headstudy.display import plot_head_study
 from labkit.stats import mean_ci
 
 __all__ = ["RUN_COLUMNS", "SUMMARY_COLUMNS", "ENDPOINT", "RESIDUAL_GROUPS", "residual_fits", "build_results",
-           "verdict", "write_head_study"]
+           "verdict", "csv_text", "write_head_study"]
 
 RUN_COLUMNS = ("setting", "condition", "kind", "label_noise", "label_scale", "seed", "val_err", "err_x", "err_y",
                "err_w", "err_h", "train_loss", "seconds_per_fit")
@@ -177,7 +177,8 @@ def build_results(scale: HeadScale, seeds: Sequence[int], rows: Sequence[Mapping
     }
 
 
-def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """``rows`` as CSV with ``columns`` (a missing, None or NaN value is an empty cell)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -190,8 +191,8 @@ def write_head_study(results: Mapping[str, Any], out: str | Path) -> tuple[Path,
     """Write ``runs.csv``, ``summary.csv``, ``results.json`` and ``head_study.png`` under ``out`` (atomically)."""
     out = Path(out)
     paths = (out / "runs.csv", out / "summary.csv", out / "results.json", out / "head_study.png")
-    write_atomic(paths[0], _csv(RUN_COLUMNS, results["runs"]))
-    write_atomic(paths[1], _csv(SUMMARY_COLUMNS, results["summary"]))
+    write_atomic(paths[0], csv_text(RUN_COLUMNS, results["runs"]))
+    write_atomic(paths[1], csv_text(SUMMARY_COLUMNS, results["summary"]))
     write_json(paths[2], results)
     figure = plot_head_study(results)
     write_atomic(paths[3], lambda f: figure.savefig(f, format="png", dpi=120, bbox_inches="tight"))
