@@ -49,6 +49,7 @@ __all__ = [
     "laplace_kl_loss_hess",
     "laplace_kl_loss_approx",
     "laplace_kl_divergence",
+    "laplace_kl_best_scale",
     "LaplaceKLLoss",
     "SERIES_THRESHOLD",
 ]
@@ -378,6 +379,19 @@ def laplace_kl_divergence(mu1: ArrayLike, b1: ArrayLike, mu2: ArrayLike, b2: Arr
     _inputs.check_real("mu2", mu2)
     _inputs.check_positive("b2", b2)
     return _inputs.apply(_laplace_kl_divergence, ("mu1", "b1", "mu2", "b2"), mu1, b1, mu2, b2)
+
+
+def _laplace_kl_best_scale(x, b1) -> torch.Tensor:
+    return x.abs() + b1 * torch.exp(-x.abs() / b1)
+
+
+def laplace_kl_best_scale(x: ArrayLike, b1: ArrayLike) -> ArrayLike:
+    """The prediction scale b₂ that minimises eq. 18's KL(Laplace(y, b₁) ‖ Laplace(y + x, b₂)) for residual ``x``:
+    setting ∂/∂b₂ of eq. 63 to 0 gives b₂* = |x| + b₁e^{−|x|/b₁}, which is ≥ b₁ for every x (equal at x = 0) —
+    a head that learns b₂ under this loss never predicts a scale below the label scale b₁. (The NLL, b₁ → 0: |x|.)"""
+    _inputs.check_real("x", x)
+    _inputs.check_positive("b1", b1)
+    return _inputs.apply(_laplace_kl_best_scale, ("x", "b1"), x, b1)
 
 
 _REDUCTIONS = ("none", "mean", "sum")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate
+from scipy import integrate, optimize
 from torch.autograd.gradcheck import GradcheckError
 
 from labkit import losses
@@ -21,6 +21,7 @@ from labkit.losses import (
     huber_grad,
     l1_loss,
     l2_loss,
+    laplace_kl_best_scale,
     laplace_kl_divergence,
     laplace_kl_loss,
     laplace_kl_loss_approx,
@@ -601,3 +602,21 @@ def test_l1_and_l2_match_torch():
     inside, outside = x.abs() <= 1.5, x.abs() > 1.5
     torch.testing.assert_close(huber(x, 1.5)[inside], l2_loss(x)[inside])
     torch.testing.assert_close(huber(x, 1.5)[outside], 1.5 * (l1_loss(x)[outside] - 0.75))
+
+
+@given(st.floats(-20, 20), st.floats(0.05, 5))
+@settings(max_examples=60, deadline=None)
+def test_best_kl_scale_minimises_the_kl_and_never_drops_below_the_label_scale(x, b1):
+    # scipy's bounded minimiser of torch's own Laplace KL over the prediction scale b2
+    def kl(log_b2):
+        return float(torch.distributions.kl_divergence(
+            torch.distributions.Laplace(torch.tensor(0.0, dtype=torch.float64), torch.tensor(b1, dtype=torch.float64)),
+            torch.distributions.Laplace(torch.tensor(x, dtype=torch.float64),
+                                        torch.tensor(math.exp(log_b2), dtype=torch.float64))))
+
+    found = math.exp(optimize.minimize_scalar(kl, bounds=(-8, 5), method="bounded",
+                                              options={"xatol": 1e-10}).x)
+    best = laplace_kl_best_scale(x, b1)
+    assert math.isclose(best, found, rel_tol=1e-4)
+    assert best >= b1 * (1 - 1e-12)
+    assert kl(math.log(best)) <= kl(math.log(best) + 1e-3) and kl(math.log(best)) <= kl(math.log(best) - 1e-3)

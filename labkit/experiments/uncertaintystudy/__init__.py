@@ -16,11 +16,12 @@ Command: ``python -m labkit experiment uncertainty --scale smoke|lab --seeds N -
 """
 from labkit.experiments.uncertaintystudy.design import (ARMS, FIXED, UNCERTAINTY_SCALES, Arm, NoiseCondition,
                                                         UncertaintyScale)
-from labkit.experiments.uncertaintystudy.display import (comparison_table, plot_metric, plot_reliability,
+from labkit.experiments.uncertaintystudy.display import (comparison_table, differences_table, plot_best_scales,
+                                                         plot_examples, plot_metric, plot_reliability,
                                                          plot_scale_vs_injected, plot_uncertainty_study)
 from labkit.experiments.uncertaintystudy.fitting import ScaleHeadsFit, fit_scale_heads
 from labkit.experiments.uncertaintystudy.study import run_uncertainty_study
 
 __all__ = ["ARMS", "FIXED", "UNCERTAINTY_SCALES", "Arm", "NoiseCondition", "UncertaintyScale", "ScaleHeadsFit",
            "fit_scale_heads", "run_uncertainty_study", "plot_reliability", "plot_scale_vs_injected", "plot_metric",
-           "comparison_table", "plot_uncertainty_study"]
+           "plot_examples", "plot_best_scales", "comparison_table", "differences_table", "plot_uncertainty_study"]

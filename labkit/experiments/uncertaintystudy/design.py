@@ -148,7 +148,7 @@ UNCERTAINTY_SCALES: dict[str, UncertaintyScale] = {
         synthetic={"n_train": 2000, "n_val": 200, "image_size": 160, "seed": 0, "label_noise_model": HETEROSCEDASTIC},
         reference={"iters": 3000, "batch_size": 8, "lr": 0.02, "warmup_iters": 100, "image_size": 160,
                    "checkpoint_every": 500},
-        seeds=10, min_seeds=10),
+        seeds=20, min_seeds=10),
 }
 
 

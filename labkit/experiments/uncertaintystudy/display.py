@@ -7,20 +7,25 @@ the figure out.
 - :func:`plot_scale_vs_injected`: each validation box's predicted scale (mean over coordinates, box sizes) against
   the label-noise scale injected for it (first seed; heteroscedastic conditions make the second vary);
 - :func:`plot_metric`: one metric per arm and condition, mean and 95 % interval over seeds;
-- :func:`comparison_table`: the table the notebook and the README show;
+- :func:`plot_examples`: validation images with each box's kept candidate and its ±1-scale band per edge (an edge
+  x₁ = c_x − w/2 gets the scale √(s_cx² + (s_w/2)²), the two coordinates' scales combined as independent), beside the
+  clean box;
+- :func:`comparison_table`, :func:`differences_table`: the tables notebook 08 shows;
+- :func:`plot_best_scales`: the scale each learned loss pushes a head to for a residual;
 - :func:`plot_uncertainty_study`: the three plots side by side (``uncertainty_study.png``).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from labkit.experiments.display import ResultTable
 from labkit.experiments.uncertaintystudy.design import ARMS
 
-__all__ = ["plot_reliability", "plot_scale_vs_injected", "plot_metric", "comparison_table",
-           "plot_uncertainty_study"]
+__all__ = ["plot_reliability", "plot_scale_vs_injected", "plot_metric", "plot_examples", "comparison_table",
+           "differences_table", "plot_best_scales", "plot_uncertainty_study"]
 
 _COLOURS = dict(zip([a.name for a in ARMS], ("#4c72b0", "#8172b3", "#c44e52", "#dd8452", "#55a868")))
 _LABELS = {a.name: a.label for a in ARMS}
@@ -72,7 +77,7 @@ def plot_scale_vs_injected(results: Mapping[str, Any], condition: str | None = N
     if injected.size:
         grid = np.linspace(injected.min(), injected.max(), 2)
         ax.plot(grid, grid, color="0.4", ls="--", lw=1, label="predicted = injected")
-    ax.set(xlabel="injected label-noise scale b_i (box sizes)", ylabel="predicted scale (box sizes)",
+    ax.set(xlabel=r"injected label-noise scale $b_i$ (box sizes)", ylabel="predicted scale (box sizes)",
            title=f"Learned vs injected scale, {condition}")
     ax.legend(fontsize=7, loc="upper left")
     return ax.figure
@@ -98,9 +103,57 @@ def plot_metric(results: Mapping[str, Any], metric: str = "unc_calibration_error
     return ax.figure
 
 
-def comparison_table(results: Mapping[str, Any], condition: str | None = None) -> list[dict[str, Any]]:
+def _edges(box: Sequence[float], scales: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(outer, inner) xyxy rectangles at ±1 scale of each edge."""
+    sx, sy = np.hypot(scales[0], scales[2] / 2), np.hypot(scales[1], scales[3] / 2)
+    grow = np.array([-sx, -sy, sx, sy])
+    b = np.asarray(box, float)
+    return b + grow, b - grow
+
+
+def plot_examples(results: Mapping[str, Any], images: Mapping[int, Any], condition: str | None = None,
+                  arms: Sequence[str] = ("fixed-implemented", "learned-kl"), figure: Figure | None = None) -> Figure:
+    """One row per arm, one column per image of ``images`` (index → [3, H, W] tensor or H×W×3 array): the clean
+    box (white, dashed), the kept candidate (the arm's colour) and its ±1-scale band (shaded between the outer and
+    inner rectangles)."""
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MplPath
+
+    condition = condition or _heteroscedastic(results)
+    shown = list(images)
+    figure = figure or Figure(figsize=(2.3 * len(shown), 2.5 * len(arms)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(arms), len(shown), squeeze=False))
+    for r, arm in enumerate(arms):
+        boxes = results["examples"][condition][arm]
+        for c, index in enumerate(shown):
+            ax = axes[r, c]
+            picture = images[index]
+            picture = picture.permute(1, 2, 0).numpy() if hasattr(picture, "permute") else np.asarray(picture)
+            ax.imshow(picture)
+            for b in (b for b in boxes if b["image"] == index):
+                x1, y1, x2, y2 = b["truth"]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=1, ls="--"))
+                outer, inner = _edges(b["box"], b["scales"])
+                ring = MplPath.make_compound_path(MplPath(_corners(outer)), MplPath(_corners(inner)[::-1]))
+                ax.add_patch(PathPatch(ring, fc=_COLOURS[arm], alpha=0.35, ec="none"))
+                x1, y1, x2, y2 = b["box"]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=_COLOURS[arm], lw=1.4))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(_LABELS[arm], fontsize=8)
+    figure.suptitle(f"Kept boxes with their ±1-scale bands, {condition} (white dashed: the clean box)", fontsize=9)
+    return figure
+
+
+def _corners(b: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = b
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]])
+
+
+def comparison_table(results: Mapping[str, Any], condition: str | None = None) -> ResultTable:
     """One row per arm and voting of ``condition`` (default: the first heteroscedastic one): the means ± 95 %
-    intervals of calibration error, NLL, sharpness, ρ, loc_err and AP75, formatted."""
+    intervals over seeds of calibration error, NLL, sharpness, ρ, loc_err and AP75."""
     condition = condition or _heteroscedastic(results)
 
     def cell(s: Mapping[str, Any], metric: str, digits: int = 3) -> str:
@@ -109,11 +162,53 @@ def comparison_table(results: Mapping[str, Any], condition: str | None = None) -
             return "–"
         return f"{mean:.{digits}f}" + ("" if ci is None or ci != ci else f" ± {ci:.{digits}f}")
 
-    return [{"arm": s["label"] + (" + voting" if s["voting"] else ""),
-             "calibration error": cell(s, "unc_calibration_error"), "NLL": cell(s, "unc_nll", 2),
-             "scale (box units)": cell(s, "unc_sharpness"), "ρ vs injected": cell(s, "unc_rank_correlation", 2),
-             "loc_err": cell(s, "loc_err", 4), "AP75": cell(s, "det_AP75")}
-            for s in results["summary"] if s["condition"] == condition]
+    rows = tuple((s["label"] + (" + voting" if s["voting"] else ""), cell(s, "unc_calibration_error"),
+                  cell(s, "unc_nll", 2), cell(s, "unc_sharpness"), cell(s, "unc_rank_correlation", 2),
+                  cell(s, "loc_err", 4), cell(s, "det_AP75"))
+                 for s in results["summary"] if s["condition"] == condition)
+    n = len(results["seeds"])
+    return ResultTable(f"Arms on {condition} (mean ± 95 % interval over {n} seeds)",
+                       ("arm", "calibration error", "NLL", "scale (box units)", "ρ vs injected", "loc_err", "AP75"),
+                       rows, f"Against the clean validation boxes; AP75 of the detector with the head put back, "
+                             f"first {results['scale']['ap_seeds']} seeds.")
+
+
+def differences_table(results: Mapping[str, Any], condition: str | None = None) -> ResultTable:
+    """Δ = arm − fixed Implemented (no voting), paired by seed, for ``condition``: mean, 95 % interval, the
+    family-wise interval and its verdict."""
+    condition = condition or _heteroscedastic(results)
+    rows = [d for d in results["differences"] if d["condition"] == condition]
+    words = {"arm": "arm better", "reference": "arm worse", "unresolved": "not resolved", "undefined": "–"}
+
+    def num(x: Any, digits: int = 4) -> str:
+        return "–" if x is None or x != x else f"{x:+.{digits}f}"
+
+    body = tuple((_LABELS[d["arm"]] + (" + voting" if d["voting"] else ""), d["metric"], num(d["diff_mean"]),
+                  "–" if d["diff_ci95"] is None or d["diff_ci95"] != d["diff_ci95"] else f"± {d['diff_ci95']:.4f}",
+                  f"[{num(d['family_low'])}, {num(d['family_high'])}]", words[d["better"]]) for d in rows)
+    comparisons = rows[0]["comparisons"] if rows else 0
+    return ResultTable(f"Paired differences against {results['reference_arm']} on {condition}",
+                       ("arm", "metric", "Δ", "95 %", "family-wise interval", "verdict"), body,
+                       f"Δ = arm − reference, seed by seed; the family-wise interval is Bonferroni over the "
+                       f"{comparisons} rows of this table.")
+
+
+def plot_best_scales(label_scale: float = 1.0, ax: Any = None) -> Figure:
+    """The scale each learned loss pushes a head to for a residual x (units of the label scale a): eq. 18's KL,
+    b* = |x| + a·e^{−|x|/a} (:func:`labkit.losses.laplace_kl_best_scale`); the Laplace NLL, b* = |x|."""
+    from labkit.losses import laplace_kl_best_scale
+
+    ax = _axes(ax, (5.0, 3.6))
+    x = np.linspace(0, 4 * label_scale, 201)
+    ax.plot(x / label_scale, np.asarray(laplace_kl_best_scale(x, label_scale)) / label_scale,
+            color=_COLOURS["learned-kl"], lw=2, label=r"Laplace KL (eq. 18): $|x| + a\,e^{-|x|/a}$")
+    ax.plot(x / label_scale, x / label_scale, color=_COLOURS["laplace-nll"], lw=2, ls="--",
+            label=r"Laplace NLL: $|x|$")
+    ax.axhline(1, color="0.6", lw=1, ls=":")
+    ax.set(xlabel="residual |x| / label scale a", ylabel="best predicted scale / a", ylim=(0, None),
+           title="The scale each loss learns for a residual")
+    ax.legend(fontsize=8)
+    return ax.figure
 
 
 def plot_uncertainty_study(results: Mapping[str, Any]) -> Figure:

@@ -32,7 +32,7 @@ from labkit.detection.losses import LinearSizeBoxCoder
 from labkit.detection.uncertainty import variance_voting
 from labkit.experiments.headstudy.rois import RoISet, box_errors
 
-__all__ = ["VOTING", "Candidates", "candidates", "kept_index", "vote", "score_boxes", "evaluate_arms"]
+__all__ = ["VOTING", "Candidates", "candidates", "kept_index", "vote", "score_boxes", "evaluate_arms", "example_detections"]
 
 #: evaluated without, then with, variance voting
 VOTING = (False, True)
@@ -115,3 +115,20 @@ def evaluate_arms(mu: torch.Tensor, scale: torch.Tensor, val: RoISet, scores: to
             metrics = score_boxes(boxes, cands.scales[kept], val.gt_boxes, noisy[m], injected, distributions[m])
             rows.append({"voting": voting, "roi_loc_err": float(roi_err[m]), **metrics})
     return rows
+
+
+def example_detections(mu: torch.Tensor, scale: torch.Tensor, val: RoISet, scores: torch.Tensor,
+                       arms: Sequence[int], images: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """For the arms (indices into ``mu``) and validation ``images`` given, each ground-truth box's kept candidate:
+    ``{m: [{"image", "label", "truth" (xyxy), "box" (xyxy), "scales" (cx, cy, w, h, pixels)}, …]}``, rounded to
+    0.01 px (what notebook 08 draws)."""
+    kept = kept_index(scores, val.owner, len(val.gt_boxes))
+    chosen = [b for b in range(len(kept)) if int(val.image[kept[b]]) in set(images)]
+    out: dict[int, list[dict[str, Any]]] = {}
+    for m in arms:
+        cands = candidates(mu[m], scale[m], val.rois)
+        out[m] = [{"image": int(val.image[kept[b]]), "label": int(val.labels[kept[b]]),
+                   "truth": [round(float(v), 2) for v in val.gt_boxes[b]],
+                   "box": [round(float(v), 2) for v in cands.boxes[kept[b]]],
+                   "scales": [round(float(v), 2) for v in cands.scales[kept[b]]]} for b in chosen]
+    return out

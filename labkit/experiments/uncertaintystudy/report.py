@@ -7,7 +7,7 @@ the fixed Implemented arm without voting, Δ = arm − reference paired by seed
 ((arms × votings − 1) × metrics), and which side the family-wise interval favours. ``results.json``: all of it, with
 the mean PIT histograms (reliability diagrams), the first seed's per-box scales beside the injected ones, the fixed
 settings the learned scales imply (``labkit.interpret.implied_stage``), the reference detector, timings, provenance
-and the verdict. Every file is written atomically (:mod:`labkit._io`).
+the loc_err gain of variance voting per arm (paired, one family), and the verdict. Every file is written atomically (:mod:`labkit._io`).
 """
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def _differences(rows, conditions: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _voting_gains(rows, conditions: Sequence[str]) -> list[dict[str, Any]]:
+    """Per condition and arm, Δ loc_err = with voting − without, paired by seed; one family over all rows."""
+    family = len(conditions) * len(ARMS)
+    out = []
+    for c in conditions:
+        for arm in ARMS:
+            d = paired_difference(_values(rows, c, arm.name, True, "loc_err"),
+                                  _values(rows, c, arm.name, False, "loc_err"), "loc_err", family,
+                                  higher_is_better=False)
+            out.append({"condition": c, "arm": arm.name, "n_pairs": len(d["seeds"]),
+                        "diff_mean": d["difference"].mean, "diff_ci95": d["difference"].half_width,
+                        "family_low": d["family"].low, "family_high": d["family"].high, "comparisons": family,
+                        "better": d["better"]})
+    return out
+
+
 def _pit(rows, conditions: Sequence[str]) -> dict[str, dict[str, dict[str, list[float]]]]:
     """condition → "arm[ + voting]" → coordinate → the PIT histogram averaged over seeds."""
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -121,7 +137,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def verdict(summary: Sequence[Mapping[str, Any]], differences: Sequence[Mapping[str, Any]],
-            conditions: Sequence[str]) -> dict[str, str]:
+            voting: Sequence[Mapping[str, Any]], conditions: Sequence[str]) -> dict[str, str]:
     """Per condition, one paragraph read from the means and the family-wise paired intervals."""
     out = {}
     for c in conditions:
@@ -142,7 +158,12 @@ def verdict(summary: Sequence[Mapping[str, Any]], differences: Sequence[Mapping[
                  f"Learned Laplace KL vs fixed Implemented: calibration {said('learned-kl', 'unc_calibration_error')}; "
                  f"NLL {said('learned-kl', 'unc_nll')}; loc_err {said('learned-kl', 'loc_err')}; "
                  f"AP75 {said('learned-kl', 'det_AP75')}.",
-                 f"Variance voting on the learned KL head: loc_err {said('learned-kl', 'loc_err', True)}."]
+                 "Variance voting, loc_err with − without (paired): " + ", ".join(
+                     f"{g['arm']} {_fmt(g['diff_mean'], 4)}" for g in voting if g["condition"] == c)
+                 + f" ({voting[0]['comparisons'] if voting else 0} comparisons read at once)."]
+        noisy = {a.name: _mean(summary, c, a.name, False, "noisy_calibration_error") for a in ARMS}
+        parts.append("Calibration error against a noisy draw of the validation labels: "
+                     + ", ".join(f"{a} {_fmt(v, 4)}" for a, v in noisy.items()) + ".")
         rho = {a.name: _mean(summary, c, a.name, False, "unc_rank_correlation") for a in ARMS if a.learned}
         if any(v is not None for v in rho.values()):
             parts.append("Spearman ρ of predicted against injected per-box scale: "
@@ -153,14 +174,15 @@ def verdict(summary: Sequence[Mapping[str, Any]], differences: Sequence[Mapping[
 
 def build_results(scale: UncertaintyScale, seeds: Sequence[int], rows: list[dict[str, Any]],
                   reference: Mapping[str, Any], medians: Mapping[str, Any], scatter: Mapping[str, Any],
-                  timings: Mapping[str, float], rois: Mapping[str, Any], provenance: Mapping[str, Any]
-                  ) -> dict[str, Any]:
+                  examples: Mapping[str, Any], timings: Mapping[str, float], rois: Mapping[str, Any],
+                  data: Mapping[str, Any], provenance: Mapping[str, Any]) -> dict[str, Any]:
     """Everything ``results.json`` holds (module docstring); ``rows`` lose their PIT histograms to ``pit``."""
     conditions = [c.name for c in scale.conditions]
     pit = _pit(rows, conditions)
     runs = [{k: v for k, v in r.items() if k != "pit_histogram"} for r in rows]
     summary = _summary(runs, conditions)
     differences = _differences(runs, conditions)
+    voting = _voting_gains(runs, conditions)
     return {
         "experiment": "uncertainty", "scale": scale.to_dict(), "seeds": list(seeds),
         "arms": [{"name": a.name, "label": a.label, "preset": a.preset, "loss": a.loss,
@@ -172,8 +194,9 @@ def build_results(scale: UncertaintyScale, seeds: Sequence[int], rows: list[dict
                                                "of 15 bins, against the clean box, mean over the coordinates",
                       "det_AP75": "COCO AP75 of the reference detector with the refitted head (first "
                                   f"{scale.ap_seeds} seeds)"},
-        "reference": dict(reference), "rois": dict(rois), "implied": _implied(medians), "scatter": dict(scatter),
-        "pit": pit, "verdict": verdict(summary, differences, conditions), "timings": dict(timings),
+        "reference": dict(reference), "rois": dict(rois), "data": dict(data), "implied": _implied(medians),
+        "scatter": dict(scatter), "examples": dict(examples),
+        "pit": pit, "verdict": verdict(summary, differences, voting, conditions), "voting": voting, "timings": dict(timings),
         "provenance": dict(provenance), "runs": runs, "summary": summary, "differences": differences,
     }
 

@@ -30,7 +30,7 @@ from labkit.experiments.headstudy.study import FEATURES_FILE, roi_sets, timed
 from labkit.experiments.uncertaintystudy.design import (ARMS, Arm, NoiseCondition, UncertaintyScale,
                                                         resolve_uncertainty_scale)
 from labkit.experiments.uncertaintystudy.detector import detector_metrics, scale_detector
-from labkit.experiments.uncertaintystudy.evaluation import VOTING, evaluate_arms
+from labkit.experiments.uncertaintystudy.evaluation import VOTING, evaluate_arms, example_detections
 from labkit.experiments.uncertaintystudy.fitting import ScaleHeadsFit, fit_scale_heads
 from labkit.experiments.uncertaintystudy.report import build_results, write_uncertainty_study
 from labkit.provenance import describe
@@ -42,6 +42,8 @@ EXPERIMENT = "uncertainty"
 LAB_DATA = PROJECT_ROOT / "data" / "synthetic-contrast"
 #: noise generators default_rng([seed, stream]): training labels, the validation labels' noisy twin
 TRAIN_STREAM, VAL_STREAM = 301, 302
+#: validation images whose boxes the results keep for drawing (first seed, every arm, voting off)
+EXAMPLE_IMAGES = (0, 1, 2, 3, 4, 5)
 
 
 def _say(progress: bool, message: str) -> None:
@@ -73,6 +75,14 @@ def _median_scales(fit: ScaleHeadsFit, scale: torch.Tensor, seed_count: int) -> 
                         for s in range(seed_count)]
             out[arm.name] = [statistics.median(v) for v in zip(*per_seed)]
     return out
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the project when inside it (results stay valid in another checkout)."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _seed_list(seeds: int | Sequence[int] | None, scale: UncertaintyScale) -> list[int]:
@@ -139,7 +149,7 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
         probs = torch.softmax(model.roi_heads.box_predictor.cls_score(val.head), dim=-1)
     scores = probs.gather(1, val.labels[:, None])[:, 0]
     detector = scale_detector(reference["run_dir"], num_classes + 1)
-    arms, rows, implied, scatter = ARMS, [], {}, {}
+    arms, rows, implied, scatter, examples = ARMS, [], {}, {}, {}
     timings.update(fit=0.0, score=0.0, detector=0.0)
     for condition in sc.conditions:
         train_scales = noise_scales(contrast["train"], condition.b1, condition.model)
@@ -155,6 +165,8 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
                              for m in range(len(mu))])
         metrics = evaluate_arms(mu, scale, val, scores, noisy, val_scales,
                                 [arms[m % len(arms)].distribution for m in range(len(mu))])
+        drawn = example_detections(mu, scale, val, scores, range(len(arms)), EXAMPLE_IMAGES)
+        examples[condition.name] = {arms[m].name: v for m, v in drawn.items()}
         timings["score"] += time.perf_counter() - tic
         condition_rows = _condition_rows(condition, arms, seed_list, fit, metrics, seconds)
         tic = time.perf_counter()
@@ -173,8 +185,10 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
             r.pop("relative_scales", None)
         _say(progress, f"{condition.name}: scored in {time.perf_counter() - tic:.0f} s (detector included)")
     timings["total"] = time.perf_counter() - started
-    results = build_results(sc, seed_list, rows, reference, implied, scatter, timings,
+    results = build_results(sc, seed_list, rows, reference, implied, scatter, examples, timings,
                             {"train": len(train_set), "val": len(val), "train_boxes": len(train_set.gt_boxes),
-                             "val_boxes": len(val.gt_boxes), "cached": cached}, describe(str(dev)))
+                             "val_boxes": len(val.gt_boxes), "cached": cached},
+                            {"root": _relative(data_root), "split": "val",
+                             "images": [i for i in EXAMPLE_IMAGES if i < len(val_dataset)]}, describe(str(dev)))
     write_uncertainty_study(results, out)
     return results
