@@ -19,6 +19,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 COMMANDS: dict[str, str] = {
     "train": "labkit.detection.cli:TRAIN",
     "evaluate": "labkit.detection.cli:EVALUATE",
+    "implied": "labkit.detection.cli:IMPLIED",
     "data": "labkit.detection.cli:DATA",
     "interpret": "labkit.interpret.cli",
     "suggest": "labkit.interpret.exports",

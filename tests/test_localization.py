@@ -206,3 +206,33 @@ def test_empty_and_bad_input():
         match_detections(gt, [], 0.5, 0)
     with pytest.raises(ValueError, match="gt_boxes"):
         pair_errors(np.ones((1, 4)), np.array([[0, 0, 0, 5.0]]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# oracle RoIs: every ground-truth box, given as the RoI
+# ---------------------------------------------------------------------------------------------------------------
+def test_oracle_localization_by_hand(tmp_path):
+    """A box regressor with zero weights and a bias of 0.1·w_x on every class's x output moves every decoded centre
+    by 0.1 RoI widths and leaves y, w, h: mean |Δ|/size over the four coordinates is 0.1/4 on every box."""
+    import torch
+
+    from labkit.detection.data import generate_synthetic, load_dataset
+    from labkit.detection.evaluate import evaluate
+    from labkit.detection.model import build_model
+    from labkit.detection.oracle import oracle_localization
+
+    root = generate_synthetic(tmp_path / "d", n_train=1, n_val=3, image_size=64, workers=1)
+    val = load_dataset(root, "val")
+    model = build_model("lab", len(val.categories) + 1, image_size=64)
+    predictor = model.roi_heads.box_predictor.bbox_pred
+    with torch.no_grad():
+        predictor.weight.zero_()
+        predictor.bias.zero_()
+    zero = oracle_localization(model, val, device="cpu")
+    n_boxes = sum(len(val[i][1]["boxes"]) for i in range(len(val)))
+    assert zero == {"oracle_loc_err": pytest.approx(0.0, abs=1e-6), "oracle_boxes": n_boxes}
+    with torch.no_grad():
+        predictor.bias[0::4] = 0.1 * model.roi_heads.box_coder.weights[0]
+    assert oracle_localization(model, val, device="cpu")["oracle_loc_err"] == pytest.approx(0.1 / 4, rel=1e-5)
+    assert evaluate(model, val, device="cpu")["oracle_loc_err"] == pytest.approx(0.1 / 4, rel=1e-5)
+    assert "oracle_loc_err" not in evaluate(model, val, device="cpu", oracle=False)

@@ -441,6 +441,16 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
     implied = implied_run_settings(out, device="cpu")
     assert implied.settings["rpn"] == PRESETS["proposed"].rpn and implied.scales.count > 0
     assert export(implied.settings, "detectron2", form=implied.form).snippet
+    capsys.readouterr()
+    assert main(["implied", str(out), "--framework", "torchvision", "mmdetection", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert f"implied detection stage: {implied.detection.settings}" in printed
+    assert export(implied.settings, "mmdetection", form=implied.form).snippet in printed
+    fixed = tmp_path / "fixed"
+    assert main(["train", "--data", str(tiny_data), "--out", str(fixed), "--iters", "1", "--batch-size", "2",
+                 "--image-size", "64", "--warmup-iters", "1", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["implied", str(fixed), "--device", "cpu"]) == 1
+    assert "fixed scales" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------------

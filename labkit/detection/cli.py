@@ -1,5 +1,6 @@
-"""The detection commands: ``python -m labkit train``, ``evaluate`` and ``data`` — a few lines each over
-:func:`labkit.detection.engine.train`, :func:`labkit.detection.evaluate.evaluate_run` and the dataset functions.
+"""The detection commands: ``python -m labkit train``, ``evaluate``, ``implied`` and ``data`` — a few lines each over
+:func:`labkit.detection.engine.train`, :func:`labkit.detection.evaluate.evaluate_run`,
+:func:`labkit.detection.implied.implied_run_settings` and the dataset functions.
 
 Each command is a :class:`Command` (help line, argument setup, run function) that :mod:`labkit.__main__` lists.
 """
@@ -19,14 +20,16 @@ from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.data import load_dataset
 from labkit.detection.engine import NonFiniteLossError, rank_and_world, train
 from labkit.detection.evaluate import evaluate_run
+from labkit.detection.implied import implied_run_settings
 from labkit.detection.losses import LOSS_FORMS, SIZE_TARGETS
 from labkit.detection.model import MODEL_NAMES
 from labkit.detection.runs import DEVICES, DeviceUnavailableError
 from labkit.detection.synthetic import (DEFAULT_SYNTHETIC, LABEL_NOISE_MODELS, SynthSettings, generate_synthetic,
                                         read_settings)
 from labkit.detection.uncertainty import UNCERTAINTY_LOSSES, UNCERTAINTY_MODES
+from labkit.interpret.exports import FRAMEWORKS, export
 
-__all__ = ["Command", "TRAIN", "EVALUATE", "DATA"]
+__all__ = ["Command", "TRAIN", "EVALUATE", "IMPLIED", "DATA"]
 
 
 class Command(NamedTuple):
@@ -223,6 +226,31 @@ def _check(args: argparse.Namespace) -> int:
         print(load_dataset(args.root, split).summary())
     return 0
 
+# ---------------------------------------------------------------------------------------------------------------
+# implied: a learned-uncertainty run read back as fixed Huber settings
+# ---------------------------------------------------------------------------------------------------------------
+def _implied_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path, help="a run trained with --uncertainty learned (Laplace KL or NLL)")
+    p.add_argument("--split", default=None, help="split whose true positives' scales are read (default: val)")
+    p.add_argument("--framework", choices=FRAMEWORKS, nargs="+", default=["torchvision"],
+                   help="export the implied settings for these frameworks (%(default)s)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+
+
+def _implied(args: argparse.Namespace) -> int:
+    try:
+        implied = implied_run_settings(args.run_dir, args.split, args.device)
+    except (FileNotFoundError, ValueError, DeviceUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    d = implied.detection
+    print(f"learned scales (x, y, w, h; σ-scaled target units), median over {implied.scales.count} "
+          f"{implied.scales.population}: {', '.join(f'{v:.4g}' for v in implied.scales.median)}")
+    print(f"implied detection stage: {d.settings} (label/prediction ratio {d.ratio}; prediction scales "
+          f"{', '.join(str(v) for v in d.prediction_scales)} anchor sizes)")
+    for framework in args.framework:
+        print(f"\n# {framework}\n{export(implied.settings, framework, form=implied.form).snippet}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -232,5 +260,7 @@ TRAIN = Command("Train a Faster R-CNN with the paper's per-stage box losses into
                 _train_arguments, _train)
 EVALUATE = Command("COCO evaluation (AP, AP50, AP75, localization error) of a run's last checkpoint",
                    _evaluate_arguments, _evaluate)
+IMPLIED = Command("The fixed Huber settings (λ, α, σ) a learned-uncertainty run's scales imply, exported",
+                  _implied_arguments, _implied)
 DATA = Command("Datasets: draw the synthetic shapes dataset (`data synth`) or check a COCO/VOC dataset (`data check`)",
                _data_arguments, _data)

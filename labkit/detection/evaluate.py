@@ -1,6 +1,7 @@
 """COCO evaluation of a detector: AP, AP50, AP75 and all 12 COCOeval stats (labkit.detection.cocoeval: the fast
 faster-coco-eval backend by default, pycocotools as the reference; the two agree to 1e-9), and the localization
-error of its true positives (labkit.detection.localization), and for a model with learned uncertainty
+error of its true positives (labkit.detection.localization) and of every ground-truth box given as the RoI
+(labkit.detection.oracle), and for a model with learned uncertainty
 (labkit.detection.uncertainty) the likelihood, calibration and sharpness of its predicted scales
 (labkit.detection.calibration: the ``unc_*`` keys).
 
@@ -25,6 +26,7 @@ from labkit.detection.config import read_config
 from labkit.detection.data import load_dataset, make_loader
 from labkit.detection.localization import localization_metrics
 from labkit.detection.model import build_model
+from labkit.detection.oracle import oracle_localization
 from labkit.detection.runs import latest_checkpoint, resolve_device
 from labkit.detection.uncertainty import LearnedScaleRoIHeads
 
@@ -74,13 +76,14 @@ def predict(model: torch.nn.Module, dataset: Any, device: str | torch.device | N
 
 
 def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | None = None, batch_size: int = 4,
-             progress: bool = False, backend: str = FAST) -> dict[str, Any]:
+             progress: bool = False, backend: str = FAST, oracle: bool = True) -> dict[str, Any]:
     """COCO bbox evaluation of ``model`` on ``dataset`` (a DetectionDataset: items (image, target), ``.coco``
     ground truth, ``.label_to_category_id``). Returns the 12 stats (AP, AP50, AP75, …), the localization of the
     true positives at IoU 0.5 (``loc_err``, ``loc_iou``, ``loc_recall``: :mod:`labkit.detection.localization`),
     ``num_images``, ``num_detections`` and ``seconds``. ``backend``: ``"fast"`` (faster-coco-eval) or ``"pycocotools"``.
     A model with learned uncertainty adds the ``unc_*`` metrics of
-    :func:`labkit.detection.calibration.uncertainty_metrics` (its true positives at IoU 0.5)."""
+    :func:`labkit.detection.calibration.uncertainty_metrics` (its true positives at IoU 0.5). ``oracle``: also the
+    error on every ground-truth box given as the RoI (``oracle_loc_err``, :mod:`labkit.detection.oracle`)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got batch_size={batch_size!r}")
     start = time.perf_counter()
@@ -89,6 +92,8 @@ def evaluate(model: torch.nn.Module, dataset: Any, device: str | torch.device | 
     # no true positive leaves loc_err / loc_iou undefined: null in metrics.json (JSON has no NaN)
     stats.update({k: None if math.isnan(v) else v
                   for k, v in localization_metrics(dataset.coco, results, image_ids=image_ids).items()})
+    if oracle and all(hasattr(model, a) for a in ("transform", "backbone", "roi_heads")):  # a detector, not a replay
+        stats.update(oracle_localization(model, dataset, device=device, batch_size=batch_size))
     heads = getattr(model, "roi_heads", None)
     if isinstance(heads, LearnedScaleRoIHeads):
         unc = uncertainty_metrics(dataset.coco, results, heads.uncertainty.distribution, image_ids=image_ids)

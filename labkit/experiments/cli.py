@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, UNCERTAINTY_STUDY),
                         help="which table (or the noise study, the head study or the uncertainty study) to run")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
-                        help="smoke (seconds, CI), lab (synthetic data on a CPU), coco (the paper's schedule, GPUs)")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's; lab: 3)")
+                        help="smoke (seconds, CI), quick (a class period; too short to judge α), lab (synthetic data "
+                             "on a CPU, run to its plateau), coco (the paper's schedule, GPUs)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's; quick: 3, lab: 5)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/<experiment>-<scale>)")
     parser.add_argument("--data", type=Path, default=None, help="dataset root (required for --scale coco)")

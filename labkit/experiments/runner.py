@@ -57,7 +57,7 @@ def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.Pa
                          "COCO 2014 folder with annotations/instances_train2014.json and train2014/)")
     base = out / "data" if scale.name == "smoke" else PROJECT_ROOT / "data"
     name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}"
-    if scale.name != "lab":
+    if scale.name not in ("quick", "lab"):  # the two share the bundled dataset's settings
         name = f"{name}_{scale.name}"
     return base / name
 

@@ -21,6 +21,7 @@ from labkit.detection.config import TrainConfig, read_config
 from labkit.detection.engine import train
 from labkit.detection.losses import LINEAR
 from labkit.detection.model import build_model
+from labkit.detection.oracle import pool_rois
 from labkit.detection.runs import latest_checkpoint, read_provenance
 from labkit.experiments.headstudy.design import HeadScale
 from labkit.provenance import git_state, same_code
@@ -95,25 +96,16 @@ def load_frozen(run_dir: str | Path, num_classes: int) -> nn.Module:
 def pool_features(model: nn.Module, images: Sequence[torch.Tensor], boxes: Sequence[torch.Tensor]
                   ) -> Mapping[str, torch.Tensor]:
     """The box head's activations for ``boxes[i]`` (xyxy pixels of ``images[i]``), as the detector computes them:
-    images resized and normalised by ``model.transform`` (the boxes resized with them), the backbone's feature
-    maps, ``box_roi_pool`` (RoI align), then ``fc6`` and ``fc7`` of the box head, each followed by ReLU.
+    ``labkit.detection.oracle.pool_rois`` (images resized and normalised by ``model.transform``, the boxes resized
+    with them, the backbone, ``box_roi_pool``), then ``fc6`` and ``fc7`` of the box head, each followed by ReLU.
 
     Returns ``{"fc6": [R, d6], "head": [R, d7]}`` in the order of the boxes, image by image; ``head`` is what the
     box predictor reads. ``model`` must be a torchvision ``FasterRCNN`` with a ``TwoMLPHead`` box head.
     """
-    if len(images) != len(boxes):
-        raise ValueError(f"images and boxes must pair up, got {len(images)} images and {len(boxes)} box sets")
-    if not all(b.ndim == 2 and b.shape[-1] == 4 for b in boxes):
-        raise ValueError("boxes must be [R, 4] xyxy tensors, one per image")
     was_training = model.training
     model.eval()
     try:
-        targets = [{"boxes": b.to(torch.float32), "labels": torch.zeros(len(b), dtype=torch.int64)} for b in boxes]
-        batch, targets = model.transform(list(images), targets)
-        features = model.backbone(batch.tensors)
-        if isinstance(features, torch.Tensor):
-            features = {"0": features}
-        pooled = model.roi_heads.box_roi_pool(features, [t["boxes"] for t in targets], batch.image_sizes)
+        pooled, _ = pool_rois(model, images, boxes)
         head = model.roi_heads.box_head
         fc6 = F.relu(head.fc6(pooled.flatten(start_dim=1)))
         return {"fc6": fc6, "head": F.relu(head.fc7(fc6))}
