@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
@@ -260,11 +261,11 @@ def test_measured_results_reads_the_named_folder_or_the_newest(tmp_path):
 
     assert E.measured_results(tmp_path, "noise-study") is None
     assert "No measured" in E.measured_table(tmp_path, "noise-study").title
-    write("noise-study-lab", "noise-study", "2026-11-25", 0.2)
-    write("noise-study-lab-extremes", "noise-study", "2026-11-26", 0.3)
+    write("noise-study-quick", "noise-study", "2026-11-25", 0.2)
+    write("noise-study-quick-extremes", "noise-study", "2026-11-26", 0.3)
     write("table3-lab", "table3", "2026-11-27", 0.4)
     assert E.measured_results(tmp_path, "noise-study").summary[0]["AP75"].mean == 0.3  # the newest
-    assert E.measured_results(tmp_path, "noise-study", "noise-study-lab").summary[0]["AP75"].mean == 0.2
+    assert E.measured_results(tmp_path, "noise-study", "noise-study-quick").summary[0]["AP75"].mean == 0.2
     assert E.measured_results(tmp_path, "noise-study", "missing") is None
     with pytest.raises(ValueError, match="table3"):
         E.measured_results(tmp_path, "noise-study", "table3-lab")
@@ -334,14 +335,16 @@ def test_plot_noise_study_draws_one_panel_with_line_and_band_per_noise():
         E.plot_noise_study(res, "AP99")
 
 
-def test_paired_table_says_matched_better_with_one_sign_for_every_metric():
+def test_paired_table_signs_arm_minus_matched_and_reads_the_family_wise_interval():
     values = {(0.2, ls, s): (0.15 if ls == "1/5" else 0.16) + 0.001 * s for ls in ("1/40", "1/5") for s in range(4)}
     rows = tuple({**r, "AP75": 0.5 - r["loc_err"]} for r in _paired_rows(values))  # better: lower err, higher AP
     res = E.Results(experiment={"name": "noise-study", "title": "t", "paper": None}, scale={"name": "lab"},
                     provenance={}, rows=rows, summary=())
     for metric in ("loc_err", "AP75"):
         (row,) = E.paired_table(res, metric).rows
-        assert row[:3] == ("0.2", "1/5", "1/40") and row[3].startswith("+0.0100") and row[-1] == "matched better"
+        # Δ = arm − matched, as difference_table signs it: the arm's loc_err is higher, its AP75 lower
+        assert row[:3] == ("0.2", "1/5", "1/40") and row[-1] == "matched better"
+        assert row[3].startswith("+0.0100" if metric == "loc_err" else "-0.010")
 
 
 # --------------------------------------------------------------------------------------------- end to end (smoke)
@@ -673,7 +676,7 @@ def test_results_readme_one_config_in_three_folders():
 
 def test_results_readme_states_the_noise_study_paired_and_corrected():
     said = _said((RESULTS / "README.md").read_text())
-    study = E.load_results(RESULTS / "noise-study-lab")
+    study = E.load_results(RESULTS / "noise-study-quick")
     for metric in ("loc_err", "AP75"):
         rows = E.paired_differences(study, metric)
         assert len(rows) == 15 and {d["comparisons"] for d in rows} == {15}
@@ -689,7 +692,7 @@ def test_results_readme_states_the_noise_study_paired_and_corrected():
     assert [f"{v:.2f}" for v in best["AP75"]] == ["0.21", "0.20", "0.15", "0.09", "0.02"]
     assert "best arm 0.100 at b₁ = 0, then 0.101, 0.107, 0.123, 0.146 at 20 %" in said
     assert [f"{v:.3f}" for v in best["loc_err"]] == ["0.100", "0.101", "0.107", "0.123", "0.146"]
-    corners = E.load_results(RESULTS / "noise-study-lab-extremes")
+    corners = E.load_results(RESULTS / "noise-study-quick-extremes")
     for metric, digits in (("loc_err", 4), ("AP75", 3)):
         rows = {d["label_noise"]: d for d in E.paired_differences(corners, metric)}
         assert {d["comparisons"] for d in rows.values()} == {2}
@@ -710,7 +713,7 @@ def test_holm_resolves_the_same_rows_as_the_bonferroni_intervals_here():
     """The README says Holm's step-down (paired t-test p-values, scipy) gives the same verdicts as the
     Bonferroni-widened intervals on every table of the committed results."""
     families = [E.arm_differences(E.load_results(RESULTS / f)) for f in ("table3-lab", "table4-lab", "table5-lab")]
-    for folder in ("noise-study-lab", "noise-study-lab-extremes"):
+    for folder in ("noise-study-quick", "noise-study-quick-extremes"):
         families += [E.paired_differences(E.load_results(RESULTS / folder), m) for m in ("loc_err", "AP75")]
     for rows in families:
         p = [2 * scipy_stats.t.sf(abs(d["difference"].mean) / (d["difference"].std / math.sqrt(d["difference"].n)),
@@ -721,3 +724,24 @@ def test_holm_resolves_the_same_rows_as_the_bonferroni_intervals_here():
                 break
             holm.add(i)
         assert holm == {i for i, d in enumerate(rows) if d["better"] != "unresolved"}
+
+
+def test_noise_study_draws_fresh_label_noise_per_seed(tmp_path):
+    """Noisy arms train on data of their own seed (same scenes, the noise drawn from noise_seed = the run's seed);
+    clean arms share one dataset."""
+    from labkit.detection.data import load_dataset
+    from labkit.detection.synthetic import generate_synthetic
+
+    plan = runner.train_configs(E.build_experiment("noise-study", "smoke"), "smoke", [0, 1], tmp_path)
+    roots = {(arm.label_noise, seed): config.data for arm, seed, config in plan}
+    assert roots[0.0, 0] == roots[0.0, 1]
+    assert roots[0.1, 0] != roots[0.1, 1] and "_seed0" in roots[0.1, 0]
+    made = {k: generate_synthetic(tmp_path / f"n{k}", n_train=3, n_val=1, image_size=64, label_noise=0.1,
+                                  noise_seed=k, workers=1) for k in (None, 0, 1)}
+    boxes = {k: [t["boxes"] for _, t in load_dataset(root, "train")] for k, root in made.items()}
+    images = {k: [im for im, _ in load_dataset(root, "train")] for k, root in made.items()}
+    assert all(torch.equal(a, b) for a, b in zip(boxes[None], boxes[0]))  # None: the dataset seed (0)
+    assert not all(torch.equal(a, b) for a, b in zip(boxes[0], boxes[1]))
+    assert all(torch.equal(a, b) for a, b in zip(images[0], images[1]))
+    with pytest.raises(ValueError, match="noise_seed"):
+        generate_synthetic(tmp_path / "bad", n_train=1, n_val=1, image_size=64, noise_seed=-1, workers=1)

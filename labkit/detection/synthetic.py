@@ -45,7 +45,7 @@ from labkit._io import write_atomic
 SHAPES: tuple[str, ...] = ("rectangle", "ellipse", "triangle", "cross", "ring")
 DEFAULT_SYNTHETIC = PROJECT_ROOT / "data" / "synthetic"
 SPLITS: dict[str, int] = {"train": 0, "val": 1}  # split name -> stream index in the per-image seed
-NOISE_STREAM = 1  # the label-noise generator of image i is default_rng([seed, split, i, NOISE_STREAM])
+NOISE_STREAM = 1  # the label-noise generator of image i is default_rng([noise seed, split, i, NOISE_STREAM])
 MIN_BOX_SIZE = 1.0  # pixels: a noisy width or height below this is clipped up to it
 SETTINGS_FILE = "synth.json"
 HOMOSCEDASTIC, HETEROSCEDASTIC = "homoscedastic", "heteroscedastic"
@@ -72,6 +72,7 @@ class SynthSettings:
     image_size: int = 160
     label_noise: float = 0.0
     label_noise_model: str = HOMOSCEDASTIC
+    noise_seed: int | None = None  # the label-noise generator's seed; None: ``seed`` (same scenes, other noise)
     min_objects: int = 1
     max_objects: int = 4
     min_object_size: float = 0.16
@@ -90,6 +91,8 @@ class SynthSettings:
         need(self.n_train >= 0, "n_train", ">= 0")
         need(self.n_val >= 0, "n_val", ">= 0")
         need(self.seed >= 0, "seed", ">= 0")
+        need(self.noise_seed is None or (isinstance(self.noise_seed, int) and not isinstance(self.noise_seed, bool)
+                                         and self.noise_seed >= 0), "noise_seed", "None or an int >= 0")
         need(32 <= self.image_size <= 4096, "image_size", "between 32 and 4096 pixels")
         need(math.isfinite(self.label_noise) and self.label_noise >= 0, "label_noise", "a finite number >= 0")
         need(self.label_noise_model in LABEL_NOISE_MODELS, "label_noise_model", f"one of {LABEL_NOISE_MODELS}")
@@ -293,12 +296,16 @@ def _image(settings: SynthSettings, split: str, index: int, folder: Path
     scales = noise_scales(contrasts, settings.label_noise, settings.label_noise_model)
     resized = moved = 0
     if split == "train" and settings.label_noise > 0:
-        noise_rng = np.random.default_rng([settings.seed, SPLITS[split], index, NOISE_STREAM])
+        noise_rng = np.random.default_rng([_noise_seed(settings), SPLITS[split], index, NOISE_STREAM])
         per_box = settings.label_noise_model == HETEROSCEDASTIC
         raw = laplace_label_noise(boxes, scales if per_box else settings.label_noise, noise_rng)
         boxes, resized, moved = clip_boxes(raw, settings.image_size, settings.image_size)
     write_atomic(folder / _file_name(index), _png_bytes(pixels))
     return boxes, labels, scales, contrasts, resized, moved
+
+
+def _noise_seed(settings: SynthSettings) -> int:
+    return settings.seed if settings.noise_seed is None else settings.noise_seed
 
 
 def _file_name(index: int) -> str:
@@ -336,7 +343,7 @@ def _split(settings: SynthSettings, split: str, folder: Path, workers: int) -> t
     noise = {"scale": settings.label_noise if noisy else 0.0, "model": settings.label_noise_model,
              "applied_to": split if noisy else "none" if split == "train" else "none (validation labels stay clean)",
              "coordinates": "centre x, centre y, width, height; scale times the clean box width (x, w) or height (y, h)",
-             "distribution": "Laplace, eq. 16", "seed": settings.seed,
+             "distribution": "Laplace, eq. 16", "seed": _noise_seed(settings),
              "generator": f"numpy default_rng([seed, {SPLITS[split]}, image_index, {NOISE_STREAM}])", **report}
     info = {"description": f"labkit synthetic shapes, {split} split", "version": FORMAT_VERSION,
             "settings": asdict(settings), "label_noise": noise}

@@ -153,34 +153,29 @@ def best_table(results: Results, metric: str = "AP75") -> ResultTable:
 
 
 def paired_table(results: Results, metric: str = "loc_err") -> ResultTable:
-    """:func:`~labkit.experiments.analysis.paired_differences` as a table, with one sign convention for every
-    metric: Δ > 0 means the arm matched to b₁ did better (a smaller ``loc_err``, a larger AP), and which side each
-    interval favours."""
-    lower = metric in LOWER_IS_BETTER
+    """:func:`~labkit.experiments.analysis.paired_differences` as a table, in :func:`difference_table`'s sign
+    convention: Δ = this arm − the arm matched to b₁, seed by seed, with its 95 % interval, the family-wise interval
+    over every row (Bonferroni) and the verdict that interval gives."""
     rows = []
-    for d in paired_differences(results, metric):
-        diff = d["difference"]  # arm − matched, per seed
-        # matched better by: arm − matched where smaller is better, matched − arm where larger is
-        gain, low, high = (diff.mean, diff.low, diff.high) if lower else (-diff.mean, -diff.high, -diff.low)
-        if math.isnan(diff.half_width):
-            verdict = "–"
-        elif low > 0:
-            verdict = "matched better"
-        elif high < 0:
-            verdict = "this arm better"
-        else:
-            verdict = "no difference"
+    diffs = paired_differences(results, metric)
+    digits = 4 if metric in LOCALIZATION_METRICS else 3
+    for d in diffs:
+        diff, fam = d["difference"], d["family"]
+        verdict = {"arm": "this arm better", "reference": "matched better", "unresolved": "not resolved",
+                   "undefined": "–"}[d["better"]]
         rows.append((noise_text(d["label_noise"]), fraction_text(d["matched_label_scale"]),
                      fraction_text(d["label_scale"]),
-                     "–" if math.isnan(gain) else f"{round(gain, 4) + 0.0:+.4f}" + (
-                         "" if math.isnan(diff.half_width) else f" ± {diff.half_width:.4f}"),
-                     str(diff.n), verdict))
-    better = "smaller" if lower else "larger"
+                     _signed(diff.mean, digits) + ("" if math.isnan(diff.half_width) else
+                                                   f" ± {diff.half_width:.{digits}f}"),
+                     f"[{_signed(fam.low, digits)}, {_signed(fam.high, digits)}]", str(diff.n), verdict))
+    better = "smaller" if metric in LOWER_IS_BETTER else "larger"
+    m = diffs[0]["comparisons"] if diffs else 0
     return ResultTable(
         f"{metric}: each label scale against the one matched to b₁, paired by seed ({results.scale['name']} scale)",
-        ("b₁", "matched α·σ", "α·σ", f"Δ {metric}: matched better by", "pairs", "95 % CI says"), tuple(rows),
-        f"Δ > 0: the matched arm's {metric} is {better} than this arm's, seed by seed (the same sign for every "
-        "metric). If eq. 42 holds, every Δ should be > 0.")
+        ("b₁", "matched α·σ", "α·σ", f"Δ {metric} = arm − matched ± 95 % CI", f"family-wise CI (m = {m})", "pairs",
+         "verdict (family-wise)"), tuple(rows),
+        f"Δ = this arm − the matched arm, seed by seed ({metric}: {better} is better). If eq. 42 holds, every "
+        f"verdict reads 'matched better'. The m = {m} rows are read at once (Bonferroni).")
 
 
 def _signed(value: float, digits: int) -> str:

@@ -44,9 +44,11 @@ REUSE_CHOICES = ("same-commit", "any", "never")
 # ---------------------------------------------------------------------------------------------------------------
 # from arms to training configs
 # ---------------------------------------------------------------------------------------------------------------
-def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.PathLike | None) -> Path:
-    """Where an arm's data lives. Synthetic data: the smoke scale keeps it inside ``out``; the lab scale uses
-    ``data/synthetic`` of the project (``data/synthetic_noise_<b1>`` for noisy labels). Otherwise ``data``."""
+def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.PathLike | None, seed: int) -> Path:
+    """Where an arm's data lives. Synthetic data: the smoke scale keeps it inside ``out``; the quick and lab scales
+    use ``data/synthetic`` of the project, and for noisy labels ``data/synthetic_noise_<b1>_seed<k>``: the same
+    scenes with the label noise drawn afresh for each seed (``noise_seed`` = the run's seed), so that the seeds'
+    spread includes the noise's. Otherwise ``data``."""
     if data is not None:
         if label_noise:
             raise ValueError("data: label noise is injected into generated synthetic data only; "
@@ -56,7 +58,7 @@ def _dataset_root(scale: Scale, label_noise: float, out: Path, data: str | os.Pa
         raise ValueError(f"data: scale {scale.name!r} has no bundled data; pass data= / --data (a dataset root, e.g. a "
                          "COCO 2014 folder with annotations/instances_train2014.json and train2014/)")
     base = out / "data" if scale.name == "smoke" else PROJECT_ROOT / "data"
-    name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}"
+    name = "synthetic" if not label_noise else f"synthetic_noise_{label_noise:g}_seed{seed}"
     if scale.name not in ("quick", "lab"):  # the two share the bundled dataset's settings
         name = f"{name}_{scale.name}"
     return base / name
@@ -70,8 +72,8 @@ def train_configs(experiment: Experiment, scale: str | Scale, seeds: Sequence[in
     out = Path(out)
     runs = []
     for arm in experiment.arms:
-        root = _dataset_root(sc, arm.label_noise, out, data)
         for seed in seeds:
+            root = _dataset_root(sc, arm.label_noise, out, data, int(seed))
             config = TrainConfig(
                 data=str(root), out=str(out / "runs" / arm.name / f"seed{seed}"), box_losses=arm.box_losses.to_dict(),
                 seed=int(seed), device=device, **sc.training(),
@@ -147,7 +149,8 @@ def run_experiment(
     rows = []
     for arm, seed, config in plan:
         if sc.synthetic is not None and data is None:
-            ensure_synthetic(Path(config.data), **dict(sc.synthetic), label_noise=float(arm.label_noise))
+            ensure_synthetic(Path(config.data), **dict(sc.synthetic), label_noise=float(arm.label_noise),
+                             noise_seed=config.seed if arm.label_noise else None)
         metrics = None if reuse == "never" else _reusable(config, reuse == "any", now)
         status, reused = OK, metrics is not None
         if reused and callback is not None:
