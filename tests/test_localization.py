@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from torchvision.ops import box_iou
 
 from labkit.detection.localization import localization_metrics, match_detections, pair_errors
+from labkit.detection.oracle import jitter_boxes, paired_iou
 
 
 def _random_case(seed: int, n_images: int = 6, n_cats: int = 3, crowd_rate: float = 0.0):
@@ -211,28 +212,65 @@ def test_empty_and_bad_input():
 # ---------------------------------------------------------------------------------------------------------------
 # oracle RoIs: every ground-truth box, given as the RoI
 # ---------------------------------------------------------------------------------------------------------------
-def test_oracle_localization_by_hand(tmp_path):
-    """A box regressor with zero weights and a bias of 0.1·w_x on every class's x output moves every decoded centre
-    by 0.1 RoI widths and leaves y, w, h: mean |Δ|/size over the four coordinates is 0.1/4 on every box."""
-    import torch
-
+def test_oracle_localization_against_the_jittered_rois_by_hand(tmp_path):
+    """A box regressor with zero weights and biases returns each RoI itself, so the oracle error is the error of the
+    jittered RoIs against their boxes, computed here from jitter_boxes and pair_errors (seeded as the oracle
+    seeds); with a bias of 0.1·w_x on x, each box moves by 0.1 RoI widths."""
     from labkit.detection.data import generate_synthetic, load_dataset
     from labkit.detection.evaluate import evaluate
     from labkit.detection.model import build_model
-    from labkit.detection.oracle import oracle_localization
+    from labkit.detection.oracle import ORACLE_ROIS_PER_BOX, ORACLE_SEED, oracle_localization
 
     root = generate_synthetic(tmp_path / "d", n_train=1, n_val=3, image_size=64, workers=1)
     val = load_dataset(root, "val")
-    model = build_model("lab", len(val.categories) + 1, image_size=64)
+    model = build_model("lab", len(val.categories) + 1, image_size=96)  # resizes 64 → 96: errors are relative
     predictor = model.roi_heads.box_predictor.bbox_pred
     with torch.no_grad():
         predictor.weight.zero_()
         predictor.bias.zero_()
-    zero = oracle_localization(model, val, device="cpu")
-    n_boxes = sum(len(val[i][1]["boxes"]) for i in range(len(val)))
-    assert zero == {"oracle_loc_err": pytest.approx(0.0, abs=1e-6), "oracle_boxes": n_boxes}
-    with torch.no_grad():
-        predictor.bias[0::4] = 0.1 * model.roi_heads.box_coder.weights[0]
-    assert oracle_localization(model, val, device="cpu")["oracle_loc_err"] == pytest.approx(0.1 / 4, rel=1e-5)
-    assert evaluate(model, val, device="cpu")["oracle_loc_err"] == pytest.approx(0.1 / 4, rel=1e-5)
+    errors = []
+    for i in range(len(val)):
+        image, target = val[i]
+        boxes = target["boxes"].numpy().astype(np.float64)
+        rois, owner = jitter_boxes(boxes, ORACLE_ROIS_PER_BOX, np.random.default_rng([ORACLE_SEED, target["image_id"]]),
+                                   image.shape[-1], image.shape[-2])
+        xywh = lambda b: np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)  # noqa: E731
+        errors.append(pair_errors(xywh(rois), xywh(boxes[owner])))
+    expected = np.concatenate(errors)
+    got = oracle_localization(model, val, device="cpu")
+    assert got["oracle_rois"] == len(expected) == ORACLE_ROIS_PER_BOX * sum(len(val[i][1]["boxes"])
+                                                                          for i in range(len(val)))
+    assert got["oracle_loc_err"] == pytest.approx(expected.mean(), rel=1e-4)
+    assert evaluate(model, val, device="cpu")["oracle_loc_err"] == pytest.approx(expected.mean(), rel=1e-4)
     assert "oracle_loc_err" not in evaluate(model, val, device="cpu", oracle=False)
+
+
+# jittered RoIs (what torchvision's sampler passes to the box head; the oracle's proposals and the head study's RoIs)
+@given(st.lists(st.tuples(st.floats(0, 150), st.floats(0, 150), st.floats(4, 100), st.floats(4, 100)),
+                min_size=1, max_size=6), st.integers(1, 4), st.integers(0, 2**31))
+def test_jittered_rois_overlap_their_box_by_at_least_half(raw, per_box, seed):
+    boxes = np.array([[x, y, min(x + w, 160.0), min(y + h, 160.0)] for x, y, w, h in raw])
+    boxes = boxes[np.all(boxes[:, 2:] - boxes[:, :2] >= 4, axis=1)]
+    if not len(boxes):
+        return
+    r, owner = jitter_boxes(boxes, per_box, np.random.default_rng(seed), 160, 160)
+    assert r.shape == (len(boxes) * per_box, 4) and owner.tolist() == np.repeat(np.arange(len(boxes)), per_box).tolist()
+    iou = box_iou(torch.as_tensor(r), torch.as_tensor(boxes))[torch.arange(len(r)), torch.as_tensor(owner)]
+    assert bool((iou >= 0.5 - 1e-9).all())  # torchvision's sampler: positives at IoU >= 0.5
+    assert (r[:, :2] >= 0).all() and (r[:, 2:] <= 160).all() and (r[:, 2:] - r[:, :2] >= 2).all()
+
+
+def test_jitter_is_not_degenerate():
+    boxes = np.array([[20.0, 30.0, 80.0, 70.0]])
+    r, _ = jitter_boxes(boxes, 500, np.random.default_rng(0), 160, 160)
+    iou = paired_iou(r, np.repeat(boxes, 500, axis=0))
+    assert iou.min() >= 0.5 and iou.max() < 1 and np.median(iou) < 0.85  # a spread of positives, not the box
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: jitter_boxes(np.array([[0, 0, 10, 10.0]]), 0, np.random.default_rng(0), 64, 64), "per_box"),
+    (lambda: jitter_boxes(np.array([[0, 0, 10, 10.0]]), 1, np.random.default_rng(0), 64, 64, 1.5), "min_iou"),
+])
+def test_jitter_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

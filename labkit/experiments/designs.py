@@ -72,7 +72,9 @@ class Scale:
     (None: a dataset root must be given, as for COCO). Training numbers map onto
     :class:`labkit.detection.config.TrainConfig`. ``label_noises`` (b₁) and ``label_scales`` (α·σ, in anchor
     sizes) are the noise study's grid at this scale; ``seeds`` the default number of seeds. ``backbone_weights``:
-    where the backbone starts (``"none"``, ``"imagenet"`` or a state dict path; :mod:`labkit.detection.backbones`)."""
+    where the backbone starts (``"none"``, ``"imagenet"`` or a state dict path; :mod:`labkit.detection.backbones`);
+    ``weights``: a whole-model checkpoint every run starts from (the head study's end-to-end corners fine-tune
+    its clean reference detector)."""
 
     name: str
     description: str
@@ -93,13 +95,15 @@ class Scale:
     label_scales: tuple[Fraction, ...] = tuple(Fraction(1, d) for d in (80, 40, 20, 10, 5))
     min_seeds: int = 1  # the quick and lab scales report paired intervals, so they need >= 3 and >= 5
     backbone_weights: str = "none"
+    weights: str | None = None  # a whole-model checkpoint every run starts from (fine-tuning), or None
 
     def training(self) -> dict[str, Any]:
         """The :class:`TrainConfig` fields this scale sets."""
         return dict(model=self.model, iters=self.iters, batch_size=self.batch_size, lr=self.lr,
                     warmup_iters=self.warmup_iters, image_size=self.image_size, lr_steps=self.lr_steps,
                     weight_decay=self.weight_decay, train_split=self.train_split, val_split=self.val_split,
-                    checkpoint_every=min(self.checkpoint_every, self.iters), backbone_weights=self.backbone_weights)
+                    checkpoint_every=min(self.checkpoint_every, self.iters), backbone_weights=self.backbone_weights,
+                    weights=self.weights)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items()}

@@ -1,10 +1,8 @@
 """Regions of interest and labels of the head study, drawn and cached once.
 
-- :func:`jitter_boxes`: training and validation RoIs are ground-truth boxes moved and resized at random, kept when
-  their IoU with the box is ≥ 0.5 — the positives torchvision's ``RoIHeads`` sampler passes to the box regressor
-  (``box_fg_iou_thresh`` = 0.5). Centre offsets are drawn uniformly within ±``JITTER_SHIFT`` box sizes and the
-  log width and height within ±log ``JITTER_RESIZE``, then clipped to the image; draws under the IoU threshold
-  are drawn again (rejection, so the kept ones are the proposal distribution restricted to IoU ≥ 0.5).
+- training and validation RoIs are ground-truth boxes jittered to IoU ≥ 0.5
+  (:func:`labkit.detection.oracle.jitter_boxes`: the positives torchvision's ``RoIHeads`` sampler passes to the box
+  regressor; the oracle localization of every evaluation uses the same RoIs).
 - :func:`encode`: the regression target of a RoI under the linear size target (eqs. 32, 93–94, σ = 1): t_x =
   (x* − x_a)/w_a, t_y = (y* − y_a)/h_a, t_w = w*/w_a − 1, t_h = h*/h_a − 1.
 - :func:`noisy_boxes`: each ground-truth box's one noisy label for a seed and condition. Laplace noise goes through
@@ -26,17 +24,13 @@ import numpy as np
 import torch
 
 from labkit.detection.losses import LinearSizeBoxCoder
+from labkit.detection.oracle import jitter_boxes
 from labkit.detection.synthetic import laplace_label_noise
 from labkit.experiments.headstudy.design import GAUSSIAN, LAPLACE, Condition
 from labkit.experiments.headstudy.reference import pool_features
 
-__all__ = ["MIN_IOU", "JITTER_SHIFT", "JITTER_RESIZE", "RoISet", "paired_iou", "jitter_boxes", "encode",
-           "noisy_boxes", "box_errors", "draw_roi_set"]
+__all__ = ["RoISet", "encode", "noisy_boxes", "box_errors", "draw_roi_set"]
 
-MIN_IOU = 0.5
-JITTER_SHIFT = 0.3
-JITTER_RESIZE = 1.6
-_MIN_SIDE = 2.0  # pixels: narrower RoIs are drawn again
 _NOISE_STREAMS = {LAPLACE: 101, GAUSSIAN: 102, "outliers": 103}
 _UNIT_CODER = LinearSizeBoxCoder((1.0, 1.0, 1.0, 1.0))
 
@@ -70,51 +64,6 @@ class RoISet:
     def targets(self) -> torch.Tensor:
         """Clean targets [R, 4] (linear size target, σ = 1)."""
         return encode(self.boxes, self.rois)
-
-
-def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of each xyxy box of ``a`` with the box in the same row of ``b``."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def jitter_boxes(boxes: np.ndarray, per_box: int, rng: np.random.Generator, width: float, height: float,
-                 min_iou: float = MIN_IOU, max_rounds: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """``per_box`` RoIs around each xyxy box (see the module docstring): (rois [M·per_box, 4], owner [M·per_box]),
-    every RoI inside the ``width`` × ``height`` image with IoU ≥ ``min_iou`` with its box."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if not (isinstance(per_box, int) and per_box >= 1):
-        raise ValueError(f"per_box must be an int >= 1, got per_box={per_box!r}")
-    if not 0 < min_iou < 1:
-        raise ValueError(f"min_iou must be in (0, 1), got min_iou={min_iou!r}")
-    if len(boxes) and np.any(boxes[:, 2:] - boxes[:, :2] < _MIN_SIDE):
-        raise ValueError(f"boxes must be at least {_MIN_SIDE:g} px wide and high")
-    owner = np.repeat(np.arange(len(boxes)), per_box)
-    gt = boxes[owner]
-    rois = np.full_like(gt, np.nan)
-    todo = np.arange(len(gt))
-    size = np.concatenate([gt[:, 2:] - gt[:, :2]] * 2, axis=1)
-    centre = np.concatenate([(gt[:, :2] + gt[:, 2:]) / 2] * 2, axis=1)
-    for _ in range(max_rounds):
-        if not len(todo):
-            break
-        shift = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, (len(todo), 2)) * size[todo, :2]
-        scale = np.exp(rng.uniform(-math.log(JITTER_RESIZE), math.log(JITTER_RESIZE), (len(todo), 2)))
-        half = size[todo, :2] * scale / 2
-        c = centre[todo, :2] + shift
-        draw = np.concatenate([c - half, c + half], axis=1)
-        draw[:, [0, 2]] = np.clip(draw[:, [0, 2]], 0, width)
-        draw[:, [1, 3]] = np.clip(draw[:, [1, 3]], 0, height)
-        ok = (paired_iou(draw, gt[todo]) >= min_iou) & np.all(draw[:, 2:] - draw[:, :2] >= _MIN_SIDE, axis=1)
-        rois[todo[ok]] = draw[ok]
-        todo = todo[~ok]
-    if len(todo):  # not reached for boxes of a few pixels or more; the box itself always qualifies
-        rois[todo] = gt[todo]
-    return rois, owner
 
 
 def encode(boxes: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from labkit._io import write_atomic
 from labkit.detection.data import load_dataset
 from labkit.detection.evaluate import evaluate
 from labkit.detection.losses import make_box_coder
+from labkit.detection.oracle import JITTER_RESIZE, JITTER_SHIFT, MIN_IOU
 from labkit.detection.runs import latest_checkpoint, resolve_device
 from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic
 from labkit.experiments.headstudy.design import (LAPLACE, LINEAR_SETTING, MLP_SETTING, Condition, HeadScale,
@@ -31,8 +32,7 @@ from labkit.experiments.headstudy.design import (LAPLACE, LINEAR_SETTING, MLP_SE
 from labkit.experiments.headstudy.fitting import fit_linear, fit_mlp
 from labkit.experiments.headstudy.reference import load_frozen, reference_config, train_reference
 from labkit.experiments.headstudy.report import build_results, write_head_study
-from labkit.experiments.headstudy.rois import (JITTER_RESIZE, JITTER_SHIFT, MIN_IOU, RoISet, box_errors,
-                                               draw_roi_set, encode, noisy_boxes)
+from labkit.experiments.headstudy.rois import RoISet, box_errors, draw_roi_set, encode, noisy_boxes
 from labkit.provenance import describe
 
 __all__ = ["FEATURES_FILE", "CACHE_VERSION", "run_head_study", "roi_sets", "noisy_targets", "reference_residuals"]
