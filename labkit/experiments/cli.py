@@ -17,6 +17,8 @@ from labkit.detection.runs import DeviceUnavailableError
 from labkit.experiments.designs import EXPERIMENT_NAMES, SCALE_NAMES, SCALES, Experiment, noise_study
 from labkit.experiments.display import best_table, paper_table, summary_table
 from labkit.experiments.headstudy import HEAD_SCALES, run_head_study
+from labkit.experiments.headstudy.display import corners_table
+from labkit.experiments.headstudy.endtoend import CORNERS, FINETUNE, run_corners
 from labkit.experiments.results import RESULT_FILES
 from labkit.experiments.runner import run_experiment
 from labkit.experiments.uncertaintystudy import UNCERTAINTY_SCALES, run_uncertainty_study
@@ -32,8 +34,9 @@ _STUDIES = {HEAD_STUDY: (HEAD_SCALES, run_head_study, "head_study.png"),
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, UNCERTAINTY_STUDY),
-                        help="which table (or the noise study, the head study or the uncertainty study) to run")
+    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, CORNERS, UNCERTAINTY_STUDY),
+                        help="which table (or the noise study, the head study, its end-to-end corners or the "
+                             "uncertainty study) to run")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
                         help="smoke (seconds, CI), quick (a class period; too short to judge α), lab (synthetic data "
                              "on a CPU, run to its plateau), coco (the paper's schedule, GPUs)")
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.experiment in _STUDIES:
         return _study(args)
+    if args.experiment == CORNERS:
+        return _corners(args)
     out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
     experiment: str | Experiment = args.experiment
     if args.label_noises is not None or args.label_scales is not None:
@@ -83,6 +88,25 @@ def run(args: argparse.Namespace) -> int:
         print(paper_table(results.experiment["paper"]).to_text())
     else:
         print(best_table(results).to_text())
+    print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _corners(args: argparse.Namespace) -> int:
+    """The head study's end-to-end corners: fine-tuning runs through the runner, read paired by seed."""
+    if args.scale not in FINETUNE:
+        raise SystemExit(f"experiment: {CORNERS} runs at --scale {' or '.join(FINETUNE)}, got {args.scale!r}")
+    if args.data is not None or args.label_noises is not None or args.label_scales is not None:
+        raise SystemExit(f"experiment: --data, --label-noises and --label-scales do not apply to {CORNERS}")
+    out = args.out or Path("runs") / f"{CORNERS}-{args.scale}"
+    start = time.perf_counter()
+    try:
+        results = run_corners(args.scale, seeds=args.seeds, out=out, device=args.device,
+                              reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
+    except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:
+        raise SystemExit(f"experiment: {exc}") from None
+    for metric in ("oracle_loc_err", "loc_err", "AP75"):
+        print(corners_table(results, metric).to_text(), end="\n\n")
     print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
     return 0
 
