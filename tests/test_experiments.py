@@ -429,6 +429,19 @@ def test_cli_smoke_table4_writes_results_and_reuses_runs(tmp_path, capsys, monke
     loaded = E.load_results(out)
     assert all(math.isnan(s["loc_err"].mean) and s["AP75"].n == 1 for s in loaded.summary)
 
+    # a run directory holding a run of another configuration (older code, another design) is set aside, kept, and
+    # the run trained afresh: never resumed from, never overwritten
+    monkeypatch.undo()  # training allowed again
+    config_file = run_dir / "config.json"
+    saved = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**saved, "lr": saved["lr"] * 2}))
+    (run_dir / "metrics.json").unlink()
+    redone = E.run_experiment("table4", "smoke", out=out, device="cpu", progress=False)
+    aside = run_dir.with_name(run_dir.name + ".superseded-1")
+    assert json.loads((aside / "config.json").read_text())["lr"] == saved["lr"] * 2
+    assert json.loads(config_file.read_text()) == saved and not redone.rows[0]["reused"]
+    assert redone.rows[0]["AP75"] == pytest.approx(again.rows[0]["AP75"], abs=1e-6)
+
 
 def test_a_diverged_run_is_counted_not_averaged(tmp_path, monkeypatch):
     real_train = runner.train

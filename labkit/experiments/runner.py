@@ -156,7 +156,11 @@ def run_experiment(
         if reused and callback is not None:
             _replay(callback, Path(config.out), f"{arm.name}/seed{seed}")
         if metrics is None:
-            # an interrupted run continues from its checkpoint (train refuses a different config there)
+            superseded = _set_aside(config)
+            if superseded is not None:
+                print(f"{arm.name}/seed{seed}: {config.out} held a run of another configuration; moved to "
+                      f"{superseded}", file=sys.stderr)
+            # an interrupted run continues from its checkpoint
             resume = reuse != "never" and latest_checkpoint(config.out) is not None
             tagged = None if callback is None else _tagged(callback, f"{arm.name}/seed{seed}")
             try:
@@ -179,6 +183,26 @@ def run_experiment(
                       summary=summarise(exp, rows), out=out, configs=tuple(c.to_dict() for _, _, c in plan))
     write_results(results, out)
     return results
+
+
+def _set_aside(config: TrainConfig) -> Path | None:
+    """A run directory holding a run of another config (made by older code, or before a design changed) is renamed
+    to ``<dir>.superseded-<k>`` — kept, not overwritten, not resumed — and the new name returned; else None."""
+    run_dir = Path(config.out)
+    if latest_checkpoint(run_dir) is None:
+        return None
+    try:
+        same = read_config(run_dir).replace(device=config.device) == config
+    except (OSError, ValueError, TypeError):
+        same = False
+    if same:
+        return None
+    k = 1
+    while run_dir.with_name(f"{run_dir.name}.superseded-{k}").exists():
+        k += 1
+    target = run_dir.with_name(f"{run_dir.name}.superseded-{k}")
+    run_dir.rename(target)
+    return target
 
 
 def _run_commit(run_dir: Path) -> dict[str, Any]:
