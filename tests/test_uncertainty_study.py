@@ -46,7 +46,7 @@ def test_a_fixed_arm_starts_and_stays_at_its_stage_prediction_scale():
     (lambda: design.NoiseCondition("sometimes", 0.1), "model"),
     (lambda: design.NoiseCondition("homoscedastic", 0.0), "b1"),
     (lambda: design.resolve_uncertainty_scale("huge"), "scale"),
-    (lambda: study._seed_list(1, design.UNCERTAINTY_SCALES["smoke"]), "seeds"),
+    (lambda: study.check_seeds(1, design.UNCERTAINTY_SCALES["smoke"]), "seeds"),
     (lambda: paired_difference({0: 1.0}, {0: 1.0}, "x", 0), "comparisons"),
 ])
 def test_bad_input_names_the_argument(call, name):

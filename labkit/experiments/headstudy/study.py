@@ -35,7 +35,7 @@ from labkit.experiments.headstudy.report import build_results, write_head_study
 from labkit.experiments.headstudy.rois import RoISet, box_errors, draw_roi_set, encode, noisy_boxes
 from labkit.provenance import describe
 
-__all__ = ["FEATURES_FILE", "CACHE_VERSION", "run_head_study", "roi_sets", "noisy_targets", "reference_residuals"]
+__all__ = ["FEATURES_FILE", "CACHE_VERSION", "check_seeds", "run_head_study", "roi_sets", "noisy_targets", "reference_residuals"]
 
 FEATURES_FILE = "features.pt"
 CACHE_VERSION = 1
@@ -151,7 +151,11 @@ def _convergence_check(scale: HeadScale, condition: Condition, train_set: RoISet
             "argmin_index": [int(mean_before.argmin()), int(mean_again.argmin())]}
 
 
-def _seed_list(seeds: int | Sequence[int], scale: HeadScale) -> list[int]:
+def check_seeds(seeds: int | Sequence[int] | None, scale: Any) -> list[int]:
+    """``seeds`` (a count or the seeds; None: ``scale.seeds``) as a list, checked against ``scale.min_seeds``
+    (any scale with ``name``, ``seeds`` and ``min_seeds``: the head study's, the uncertainty study's)."""
+    if seeds is None:
+        seeds = scale.seeds
     if isinstance(seeds, bool):
         raise ValueError(f"seeds must be a count or a sequence of ints, got seeds={seeds!r}")
     out = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -171,7 +175,7 @@ def run_head_study(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] 
     and feature cache are reused at the same commit (``"same-commit"``), at any commit (``"any"``), or never.
     Returns the results (what ``results.json`` holds)."""
     sc = resolve_head_scale(scale)
-    seed_list = _seed_list(sc.seeds if seeds is None else seeds, sc)
+    seed_list = check_seeds(seeds, sc)
     out = Path(out if out is not None else Path("runs") / f"head-study-{sc.name}").resolve()
     dev = resolve_device(device)
     started = time.perf_counter()

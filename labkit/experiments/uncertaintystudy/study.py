@@ -26,7 +26,7 @@ from labkit.detection.runs import latest_checkpoint, resolve_device
 from labkit.detection.synthetic import CONTRAST_KEY, ensure_synthetic, laplace_label_noise, noise_scales
 from labkit.experiments.headstudy.reference import load_frozen, reference_config, train_reference
 from labkit.experiments.headstudy.rois import RoISet, encode
-from labkit.experiments.headstudy.study import FEATURES_FILE, roi_sets, timed
+from labkit.experiments.headstudy.study import FEATURES_FILE, check_seeds, roi_sets, timed
 from labkit.experiments.uncertaintystudy.design import (ARMS, Arm, NoiseCondition, UncertaintyScale,
                                                         resolve_uncertainty_scale)
 from labkit.experiments.uncertaintystudy.detector import detector_metrics, scale_detector
@@ -85,19 +85,6 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _seed_list(seeds: int | Sequence[int] | None, scale: UncertaintyScale) -> list[int]:
-    if seeds is None:
-        seeds = scale.seeds
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds must be a count or a sequence of ints, got seeds={seeds!r}")
-    out = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if len(out) < scale.min_seeds or len(set(out)) < len(out) or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
-        raise ValueError(f"seeds: scale {scale.name!r} needs >= {scale.min_seeds} distinct seeds >= 0 (paired "
-                         f"intervals over seeds), got seeds={seeds!r}")
-    return out
-
-
 def _condition_rows(condition: NoiseCondition, arms: Sequence[Arm], seeds: Sequence[int], fit: ScaleHeadsFit,
                     metrics: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
     rows = []
@@ -120,7 +107,7 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
     (default ``runs/uncertainty-<scale>``). ``reuse``: the reference detector and feature cache are reused at the
     same commit (``"same-commit"``), at any commit (``"any"``), or never. Returns what ``results.json`` holds."""
     sc = resolve_uncertainty_scale(scale)
-    seed_list = _seed_list(seeds, sc)
+    seed_list = check_seeds(seeds, sc)
     out = Path(out if out is not None else Path("runs") / f"{EXPERIMENT}-{sc.name}").resolve()
     dev = resolve_device(device)
     started = time.perf_counter()
