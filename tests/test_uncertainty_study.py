@@ -259,3 +259,45 @@ def test_smoke_reuses_the_reference_and_the_feature_cache(smoke):
     assert again["reference"]["reused"] and again["rois"]["cached"]
     np.testing.assert_allclose([r["loc_err"] for r in again["runs"]], [r["loc_err"] for r in first["runs"]],
                                rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- the committed lab results
+
+
+def _committed():
+    from labkit import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "results" / "uncertainty-lab"
+    return folder, json.loads((folder / "results.json").read_text()), (folder / "README.md").read_text()
+
+
+def test_committed_lab_results_are_what_the_readme_says():
+    """Every line of the four comparison tables and the numbers the verdict reads come from results.json."""
+    from labkit.experiments.uncertaintystudy.display import comparison_table
+
+    folder, results, readme = _committed()
+    said = " ".join(readme.split())
+    assert len(results["seeds"]) >= 10 and results["provenance"]["git_dirty"] is False
+    assert results["provenance"]["git_commit"].startswith("321b946") and "at commit 321b946" in said
+    conditions = [c["name"] for c in results["scale"]["conditions"]]
+    for c in conditions:
+        for line in comparison_table(results, c).to_markdown().splitlines():
+            assert line in readme
+    mean = {(s["condition"], s["arm"], s["voting"]): s for s in results["summary"]}
+    ce = [round(mean[c, "learned-kl", False]["unc_calibration_error_mean"], 3) for c in conditions]
+    fixed = [round(mean[c, "fixed-implemented", False]["unc_calibration_error_mean"], 3) for c in conditions]
+    assert f"{ce[0]:.3f}, {ce[1]:.3f}, {ce[2]:.3f}, {ce[3]:.3f} against {fixed[0]:.3f}, {fixed[1]:.3f}, " \
+           f"{fixed[2]:.3f}, {fixed[3]:.3f}" in said
+    verdicts = {(d["condition"], d["arm"], d["voting"], d["metric"]): d for d in results["differences"]}
+    assert all(verdicts[c, "learned-kl", False, "unc_calibration_error"]["better"] == "reference" for c in conditions)
+    resolved = [(c, a) for c in conditions for a in ("learned-kl", "laplace-nll", "gaussian-kl-loss")
+                if verdicts[c, a, False, "det_AP75"]["better"] != "unresolved"]
+    assert resolved == [("hetero-b0.2", "laplace-nll")]  # "one learned head's difference resolves"
+    nll_ap = verdicts["hetero-b0.2", "laplace-nll", False, "det_AP75"]
+    assert f"{nll_ap['diff_mean']:+.3f} (family-wise [{nll_ap['family_low']:+.3f}, {nll_ap['family_high']:+.3f}]" \
+        in said
+    gains = [g["diff_mean"] for g in results["voting"]]
+    assert all(g["better"] == "arm" for g in results["voting"]) and len(gains) == 20
+    assert f"{-max(gains):.4f}–{-min(gains):.4f}" in said
+    nll = [verdicts[c, "laplace-nll", False, "loc_err"]["diff_mean"] for c in conditions]
+    assert f"NLL head by {max(nll):+.4f} to {min(nll):+.4f}".replace("+", "") .replace("-", "−") in said

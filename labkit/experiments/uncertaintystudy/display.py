@@ -79,7 +79,7 @@ def plot_scale_vs_injected(results: Mapping[str, Any], condition: str | None = N
         ax.plot(grid, grid, color="0.4", ls="--", lw=1, label="predicted = injected")
     ax.set(xlabel=r"injected label-noise scale $b_i$ (box sizes)", ylabel="predicted scale (box sizes)",
            title=f"Learned vs injected scale, {condition}")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the points fill the box
     return ax.figure
 
 
@@ -99,7 +99,7 @@ def plot_metric(results: Mapping[str, Any], metric: str = "unc_calibration_error
                     ms=4, capsize=2, color=_COLOURS[arm.name], label=_LABELS[arm.name])
     ax.set_xticks(range(len(conditions)), conditions, fontsize=8)
     ax.set(ylabel=METRIC_LABELS.get(metric, metric), title=f"{METRIC_LABELS.get(metric, metric)} per arm")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     return ax.figure
 
 
