@@ -377,3 +377,23 @@ def test_corners_fine_tune_the_reference_end_to_end(tmp_path, capsys):
         assert ("_seed" in config["data"]) == noisy  # noise drawn per seed; clean arms share one dataset
     with pytest.raises(SystemExit, match="runs at --scale smoke or lab"):
         main(["experiment", "head-study-corners", "--scale", "coco"])
+
+
+def test_committed_corners_are_what_the_readme_and_notebook_say():
+    from labkit import PROJECT_ROOT
+    from labkit.experiments import load_results
+    from labkit.experiments.headstudy.display import corners_table
+    from labkit.experiments.headstudy.endtoend import corner_effects
+
+    results = load_results(PROJECT_ROOT / "results" / "head-study-corners-lab")
+    readme = (PROJECT_ROOT / "results" / "README.md").read_text()
+    said = " ".join(readme.split())
+    assert {(r["git_commit"][:7], r["git_dirty"]) for r in results.rows} == {("cb12935", False)}
+    assert len({r["seed"] for r in results.rows}) >= 5 and "At commit cb12935 (clean" in said
+    for metric in ("oracle_loc_err", "loc_err", "AP75"):
+        for line in corners_table(results, metric).to_markdown().splitlines():
+            assert line in readme
+    at0, at2, inter = corner_effects(results, "oracle_loc_err")
+    assert at0["better"] == "reference" and at2["better"] == "unresolved" and inter["better"] == "arm"
+    notebook = (PROJECT_ROOT / "notebooks" / "07_does_alpha_track_noise.ipynb").read_text()
+    assert f"by ${at0['difference'].mean:.4f}$" in notebook and f"${inter['difference'].mean:+.4f}$" in notebook
