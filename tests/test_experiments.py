@@ -643,48 +643,53 @@ def _stated(summary, digits):
     return f"{round(summary.mean, digits) + 0.0:+.{digits}f} ± {summary.half_width:.{digits}f}"
 
 
+TABLE_FOLDERS = ("table3-lab", "table4-lab", "table5-lab")
+
+
 def test_results_readme_states_the_paired_tables_of_the_committed_results():
     """Every line of the three paired tables, and the numbers the prose reads, are what the committed
     results.json files give: the README cannot drift from the files."""
     readme = (RESULTS / "README.md").read_text()
     said = _said(readme)
-    tables = {f: E.load_results(RESULTS / f) for f in ("table3-lab", "table4-lab", "table5-lab")}
+    tables = {f: E.load_results(RESULTS / f) for f in TABLE_FOLDERS}
     for results in tables.values():
+        assert results.scale["name"] == "lab" and results.scale["iters"] == 2000
+        assert {r["seed"] for r in results.rows} == set(range(5))
+        assert {str(r["git_commit"])[:7] for r in results.rows} == {"ca79794"}  # "every row records that commit"
         for line in E.difference_table(results).to_markdown().splitlines():
             assert line in readme
     t3 = {(d["arm"], d["metric"]): d for d in E.arm_differences(tables["table3-lab"])}
-    proposed = t3["proposed", "AP75"]
-    assert proposed["comparisons"] == 10 and proposed["difference"].n == 3 and proposed["better"] == "unresolved"
-    assert f"AP75 {_stated(proposed['difference'], 3)}" in said  # -0.121 ± 0.075
-    assert f"AP75 {_interval(proposed['family'], 3)}" in said
-    alone = {d["arm"]: d for d in E.arm_differences(tables["table3-lab"], metrics=["AP75"])}["proposed"]
-    assert alone["comparisons"] == 2 and alone["better"] == "reference"
-    assert f"family-wise {_interval(alone['family'], 3)}" in said
-    t4 = {d["metric"]: d for d in E.arm_differences(tables["table4-lab"])}
-    assert f"`loc_err`: {_stated(t4['loc_err']['difference'], 4)} box units" in said  # -0.0031 ± 0.0008
-    assert f"family-wise {_interval(t4['loc_err']['family'], 4)}, m = 5" in said
-    resolved = [(f, d["arm"], d["metric"]) for f, r in tables.items() for d in E.arm_differences(r)
-                if d["better"] != "unresolved"]
-    assert resolved == [("table4-lab", "laplace_upper", "loc_err")]  # "the one row … that resolves"
-    for q, text in ((0.975, "4.30 at 95 %"), (0.995, "9.92 at 99 %"), (0.9975, "14.09 at 99.5 %")):
-        assert f"{scipy_stats.t.ppf(q, 2):.2f}" in text and text in said
+    assert {d["comparisons"] for d in t3.values()} == {18}
+    proposed = t3["proposed", "oracle_loc_err"]
+    assert proposed["better"] == "arm"
+    assert f"`oracle_loc_err` {_stated(proposed['difference'], 4)} box units".replace("-", "−") in said
+    assert f"(family-wise {_interval(proposed['family'], 4).replace('-', '−')})" in said
+    for arm in ("published", "published_locations"):
+        assert t3[arm, "AP"]["better"] == t3[arm, "oracle_loc_err"]["better"] == "reference"
+    resolved = sorted((a, m) for (a, m), d in t3.items() if d["better"] != "unresolved")
+    assert resolved == sorted([(a, m) for a in ("published", "published_locations")
+                               for m in ("AP", "loc_err", "loc_iou", "oracle_loc_err")] +
+                              [("proposed", "oracle_loc_err")])  # "9 resolve"
+    assert "Of the 18 rows read at once, 9 resolve" in said
+    for folder in ("table4-lab", "table5-lab"):
+        assert all(d["better"] == "unresolved" for d in E.arm_differences(tables[folder]))
+    for q, text in ((0.975, "2.78 at 95 %"), (1 - 0.025 / 6, "4.85 at 99.17 %"), (1 - 0.025 / 18, "6.57 at 99.72 %")):
+        assert f"{scipy_stats.t.ppf(q, 4):.2f}" in text and text in said
 
 
 def test_results_readme_one_config_in_three_folders():
-    """Table 3's Implemented, Table 4's H_α and Table 5's log arm train the same config: the last two (one commit)
-    agree to the bit, the first (another commit) differs by the AP75 the README states."""
-    runs = {f: E.load_results(RESULTS / f) for f in ("table3-lab", "table4-lab", "table5-lab")}
+    """Table 3's Implemented, Table 4's H_α and Table 5's log arm train the same config at one commit: the README
+    says they agree to the bit, for every seed and metric."""
+    runs = {f: E.load_results(RESULTS / f) for f in TABLE_FOLDERS}
     arm = {"table3-lab": "implemented", "table4-lab": "huber", "table5-lab": "log"}
     strip = ("extra", "out")
     configs = {f: [{k: v for k, v in c.items() if k not in strip} for c in r.configs if c["extra"]["arm"] == arm[f]]
                for f, r in runs.items()}
     assert configs["table3-lab"] == configs["table4-lab"] == configs["table5-lab"]
     value = {f: {r["seed"]: r for r in res.rows if r["arm"] == arm[f]} for f, res in runs.items()}
-    assert all(value["table4-lab"][s].get(m) == value["table5-lab"][s].get(m) for s in range(3) for m in E.METRICS)
-    diffs = [value["table3-lab"][s]["AP75"] - value["table4-lab"][s]["AP75"] for s in range(3)]
-    said = _said((RESULTS / "README.md").read_text())
-    assert "AP75 " + ", ".join(f"{d:+.4f}" for d in diffs) in said
-    assert f"(mean {_stated(mean_ci(diffs), 3)})" in said
+    assert all(value["table3-lab"][s][m] == value["table4-lab"][s][m] == value["table5-lab"][s][m]
+               for s in range(5) for m in E.METRICS)
+    assert "give bit-identical numbers for every seed" in _said((RESULTS / "README.md").read_text())
 
 
 def test_results_readme_states_the_noise_study_paired_and_corrected():
