@@ -86,7 +86,7 @@ def plot_scale_vs_injected(results: Mapping[str, Any], condition: str | None = N
 def plot_metric(results: Mapping[str, Any], metric: str = "unc_calibration_error", voting: bool = False,
                 ax: Any = None) -> Figure:
     """``metric``'s mean ± 95 % interval per arm (colour) and condition (x)."""
-    ax = _axes(ax, (5.2, 4.2))
+    ax = _axes(ax, (8.0, 4.2))  # the legend stands right of the axes
     conditions = [c["name"] for c in results["scale"]["conditions"]]
     width = 0.8 / len(ARMS)
     for k, arm in enumerate(ARMS):
@@ -97,7 +97,7 @@ def plot_metric(results: Mapping[str, Any], metric: str = "unc_calibration_error
         ok = [i for i, v in enumerate(mean) if v is not None]
         ax.errorbar(x[ok], [mean[i] for i in ok], yerr=[0 if ci[i] is None else ci[i] for i in ok], fmt="o",
                     ms=4, capsize=2, color=_COLOURS[arm.name], label=_LABELS[arm.name])
-    ax.set_xticks(range(len(conditions)), conditions, fontsize=8)
+    ax.set_xticks(range(len(conditions)), conditions, fontsize=8, rotation=15)
     ax.set(ylabel=METRIC_LABELS.get(metric, metric), title=f"{METRIC_LABELS.get(metric, metric)} per arm")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     return ax.figure
