@@ -21,11 +21,11 @@ from typing import Any, Sequence
 
 from labkit.detection.losses import BoxLosses
 from labkit.detection.runs import latest_checkpoint, resolve_device
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic
+from labkit.detection.synthetic import DEFAULT_SYNTHETIC
 from labkit.experiments.analysis import paired_difference
 from labkit.experiments.designs import LOWER_IS_BETTER, Arm, Experiment, Scale
 from labkit.experiments.headstudy.design import HeadScale, head_loss, resolve_head_scale
-from labkit.experiments.headstudy.reference import reference_config, train_reference
+from labkit.experiments.headstudy.reference import prepare_reference
 from labkit.experiments.results import Results
 from labkit.experiments.runner import run_experiment
 
@@ -71,9 +71,7 @@ def run_corners(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] | N
     out = Path(out if out is not None else Path("runs") / f"{CORNERS}-{sc.name}").resolve()
     dev = resolve_device(device)
     data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
-    ensure_synthetic(data_root, **dict(sc.synthetic))
-    config = reference_config(sc, data_root, out / "runs" / "reference", device=str(dev.type))
-    reference = train_reference(config, reuse=reuse, progress=progress)
+    config, reference, _ = prepare_reference(sc, out, data_root, dev, reuse, progress=progress)
     fine = finetune_scale(sc, latest_checkpoint(reference["run_dir"]))
     if sc.name == "smoke":  # the runner's smoke data lives inside its out folder; keep the reference's settings
         fine = replace(fine, name="smoke")

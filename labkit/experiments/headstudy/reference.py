@@ -10,6 +10,8 @@ in, the box head's activations out, through torchvision's own modules (``transfo
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,10 +25,12 @@ from labkit.detection.losses import LINEAR
 from labkit.detection.model import build_model
 from labkit.detection.oracle import pool_rois
 from labkit.detection.runs import latest_checkpoint, read_provenance
+from labkit.detection.synthetic import ensure_synthetic
 from labkit.experiments.headstudy.design import HeadScale
 from labkit.provenance import git_state, same_code
 
-__all__ = ["REFERENCE_PRESET", "reference_config", "train_reference", "load_frozen", "pool_features"]
+__all__ = ["REFERENCE_PRESET", "reference_config", "train_reference", "prepare_reference", "load_frozen",
+           "pool_features"]
 
 #: the reference detector's Table 1 column (read with the linear size target)
 REFERENCE_PRESET = "implemented"
@@ -78,6 +82,25 @@ def train_reference(config: TrainConfig, reuse: str = "same-commit", progress: b
     created = (read_provenance(run_dir) or {}).get("created", {})
     return {"run_dir": str(run_dir), "metrics": metrics, "train_seconds": float(json.loads(lines[-1])["seconds"]),
             "reused": reused, "git_commit": created.get("git_commit"), "git_dirty": created.get("git_dirty")}
+
+
+def prepare_reference(scale: Any, out: Path, data: Path, device: torch.device, reuse: str = "same-commit",
+                      experiment: str = "head-study", progress: bool = False
+                      ) -> tuple[TrainConfig, dict[str, Any], dict[str, float]]:
+    """What every study on a frozen reference starts with: the scale's synthetic data at ``data`` (generated unless
+    there), then the clean reference under ``out``/runs/reference (:func:`train_reference`). Returns (config, the
+    reference's record, seconds spent on ``"data"`` and ``"reference"``)."""
+    tic = time.perf_counter()
+    ensure_synthetic(data, **dict(scale.synthetic))
+    timings = {"data": time.perf_counter() - tic}
+    config = reference_config(scale, data, Path(out) / "runs" / "reference", device=str(device.type),
+                              experiment=experiment)
+    if progress:
+        print(f"{experiment}: reference detector in {config.out}", file=sys.stderr, flush=True)
+    tic = time.perf_counter()
+    reference = train_reference(config, reuse=reuse, progress=progress)
+    timings["reference"] = time.perf_counter() - tic
+    return config, reference, timings
 
 
 def load_frozen(run_dir: str | Path, num_classes: int) -> nn.Module:

@@ -26,11 +26,11 @@ from labkit.detection.evaluate import evaluate
 from labkit.detection.losses import make_box_coder
 from labkit.detection.oracle import JITTER_RESIZE, JITTER_SHIFT, MIN_IOU
 from labkit.detection.runs import latest_checkpoint, resolve_device
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC, ensure_synthetic
+from labkit.detection.synthetic import DEFAULT_SYNTHETIC
 from labkit.experiments.headstudy.design import (LAPLACE, LINEAR_SETTING, MLP_SETTING, Condition, HeadScale,
                                                  head_loss, resolve_head_scale)
 from labkit.experiments.headstudy.fitting import fit_linear, fit_mlp
-from labkit.experiments.headstudy.reference import load_frozen, reference_config, train_reference
+from labkit.experiments.headstudy.reference import load_frozen, prepare_reference
 from labkit.experiments.headstudy.report import build_results, write_head_study
 from labkit.experiments.headstudy.rois import RoISet, box_errors, draw_roi_set, encode, noisy_boxes
 from labkit.provenance import describe
@@ -179,12 +179,8 @@ def run_head_study(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] 
     out = Path(out if out is not None else Path("runs") / f"head-study-{sc.name}").resolve()
     dev = resolve_device(device)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
-    _, timings["data"] = timed(ensure_synthetic, data_root, **dict(sc.synthetic))
-    config = reference_config(sc, data_root, out / "runs" / "reference", device=str(dev.type))
-    _say(progress, f"reference detector in {config.out}")
-    reference, timings["reference"] = timed(train_reference, config, reuse=reuse, progress=progress)
+    config, reference, timings = prepare_reference(sc, out, data_root, dev, reuse, progress=progress)
     val_dataset = load_dataset(data_root, split="val")
     num_classes = len(val_dataset.categories)
     model = load_frozen(reference["run_dir"], num_classes + 1)

@@ -23,8 +23,8 @@ import torch
 from labkit import PROJECT_ROOT
 from labkit.detection.data import load_dataset
 from labkit.detection.runs import latest_checkpoint, resolve_device
-from labkit.detection.synthetic import CONTRAST_KEY, ensure_synthetic, laplace_label_noise, noise_scales
-from labkit.experiments.headstudy.reference import load_frozen, reference_config, train_reference
+from labkit.detection.synthetic import CONTRAST_KEY, laplace_label_noise, noise_scales
+from labkit.experiments.headstudy.reference import load_frozen, prepare_reference
 from labkit.experiments.headstudy.rois import RoISet, encode
 from labkit.experiments.headstudy.study import FEATURES_FILE, check_seeds, roi_sets, timed
 from labkit.experiments.uncertaintystudy.design import (ARMS, Arm, NoiseCondition, UncertaintyScale,
@@ -111,12 +111,8 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
     out = Path(out if out is not None else Path("runs") / f"{EXPERIMENT}-{sc.name}").resolve()
     dev = resolve_device(device)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     data_root = LAB_DATA if sc.name == "lab" else out / "runs" / "data"
-    _, timings["data"] = timed(ensure_synthetic, data_root, **dict(sc.synthetic))
-    config = reference_config(sc, data_root, out / "runs" / "reference", device=str(dev.type), experiment=EXPERIMENT)
-    _say(progress, f"reference detector in {config.out}")
-    reference, timings["reference"] = timed(train_reference, config, reuse=reuse, progress=progress)
+    config, reference, timings = prepare_reference(sc, out, data_root, dev, reuse, EXPERIMENT, progress)
     train_dataset, val_dataset = load_dataset(data_root, "train"), load_dataset(data_root, "val")
     num_classes = len(val_dataset.categories)
     model = load_frozen(reference["run_dir"], num_classes + 1)
