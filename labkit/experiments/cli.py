@@ -29,8 +29,23 @@ __all__ = ["HEAD_STUDY", "UNCERTAINTY_STUDY", "add_arguments", "run"]
 HEAD_STUDY = "head-study"
 #: learned per-box uncertainty against fixed α on the head study's harness (labkit.experiments.uncertaintystudy)
 UNCERTAINTY_STUDY = "uncertainty"
-_STUDIES = {HEAD_STUDY: (HEAD_SCALES, run_head_study, "head_study.png"),
-            UNCERTAINTY_STUDY: (UNCERTAINTY_SCALES, run_uncertainty_study, "differences.csv, uncertainty_study.png")}
+
+
+def _verdict(results: dict) -> None:
+    for key, text in results["verdict"].items():
+        print(f"{key}: {text}")
+
+
+def _corner_tables(results: object) -> None:
+    for metric in ("oracle_loc_err", "loc_err", "AP75"):
+        print(corners_table(results, metric).to_text(), end="\n\n")
+
+
+#: the studies with their own scales: (scales, run function, what to print, files written beside the result files)
+_STUDIES = {HEAD_STUDY: (HEAD_SCALES, run_head_study, _verdict, ("head_study.png",)),
+            CORNERS: (FINETUNE, run_corners, _corner_tables, ()),
+            UNCERTAINTY_STUDY: (UNCERTAINTY_SCALES, run_uncertainty_study, _verdict,
+                                ("differences.csv", "uncertainty_study.png"))}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.experiment in _STUDIES:
         return _study(args)
-    if args.experiment == CORNERS:
-        return _corners(args)
     out = args.out or Path("runs") / f"{args.experiment}-{args.scale}"
     experiment: str | Experiment = args.experiment
     if args.label_noises is not None or args.label_scales is not None:
@@ -92,28 +105,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _corners(args: argparse.Namespace) -> int:
-    """The head study's end-to-end corners: fine-tuning runs through the runner, read paired by seed."""
-    if args.scale not in FINETUNE:
-        raise SystemExit(f"experiment: {CORNERS} runs at --scale {' or '.join(FINETUNE)}, got {args.scale!r}")
-    if args.data is not None or args.label_noises is not None or args.label_scales is not None:
-        raise SystemExit(f"experiment: --data, --label-noises and --label-scales do not apply to {CORNERS}")
-    out = args.out or Path("runs") / f"{CORNERS}-{args.scale}"
-    start = time.perf_counter()
-    try:
-        results = run_corners(args.scale, seeds=args.seeds, out=out, device=args.device,
-                              reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
-    except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:
-        raise SystemExit(f"experiment: {exc}") from None
-    for metric in ("oracle_loc_err", "loc_err", "AP75"):
-        print(corners_table(results, metric).to_text(), end="\n\n")
-    print(f"wrote {', '.join(str(out / f) for f in RESULT_FILES)} in {time.perf_counter() - start:.0f} s")
-    return 0
-
-
 def _study(args: argparse.Namespace) -> int:
-    """The head study or the uncertainty study: their own scales (smoke, lab), results and verdict."""
-    scales, run_study, figures = _STUDIES[args.experiment]
+    """The head study, its end-to-end corners or the uncertainty study: their own scales, results and reading."""
+    scales, run_study, show, figures = _STUDIES[args.experiment]
     if args.scale not in scales:
         raise SystemExit(f"experiment: {args.experiment} runs at --scale {' or '.join(scales)}, got {args.scale!r}")
     if args.data is not None or args.label_noises is not None or args.label_scales is not None:
@@ -125,7 +119,6 @@ def _study(args: argparse.Namespace) -> int:
                             reuse="never" if args.no_reuse else "any" if args.reuse_any else "same-commit")
     except (ValueError, FileNotFoundError, FileExistsError, DeviceUnavailableError) as exc:
         raise SystemExit(f"experiment: {exc}") from None
-    for key, text in results["verdict"].items():
-        print(f"{key}: {text}")
-    print(f"wrote runs.csv, summary.csv, results.json, {figures} in {out} in {time.perf_counter() - start:.0f} s")
+    show(results)
+    print(f"wrote {', '.join((*RESULT_FILES, *figures))} in {out} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -35,7 +35,8 @@ from labkit.experiments.headstudy.report import build_results, write_head_study
 from labkit.experiments.headstudy.rois import RoISet, box_errors, draw_roi_set, encode, noisy_boxes
 from labkit.provenance import describe
 
-__all__ = ["FEATURES_FILE", "CACHE_VERSION", "check_seeds", "run_head_study", "roi_sets", "noisy_targets", "reference_residuals"]
+__all__ = ["FEATURES_FILE", "CACHE_VERSION", "check_seeds", "frozen_roi_sets", "run_head_study", "roi_sets",
+           "noisy_targets", "reference_residuals"]
 
 FEATURES_FILE = "features.pt"
 CACHE_VERSION = 1
@@ -76,6 +77,20 @@ def roi_sets(model: torch.nn.Module, data: Path, scale: HeadScale, checkpoint: P
         sets[split] = draw_roi_set(model, dataset, per_box, _ROI_SEEDS[split])
     write_atomic(cache, lambda f: torch.save({"key": key, **{k: v.to_dict() for k, v in sets.items()}}, f))
     return sets, False
+
+
+def frozen_roi_sets(reference: dict[str, Any], data: Path, scale: Any, num_classes: int, out: Path, reuse: str,
+                    progress: bool = False) -> tuple[torch.nn.Module, dict[str, RoISet], bool, float]:
+    """The frozen reference of ``reference`` (:func:`~.reference.prepare_reference`) and its training and validation
+    :class:`RoISet` from ``out``/runs/features.pt (:func:`roi_sets`; dropped first when ``reuse`` is "never").
+    Returns (model, sets, reused from the cache, seconds spent on the sets). ``num_classes`` counts the background."""
+    model = load_frozen(reference["run_dir"], num_classes)
+    cache = Path(out) / "runs" / FEATURES_FILE
+    if reuse == "never":
+        cache.unlink(missing_ok=True)
+    (sets, cached), seconds = timed(roi_sets, model, data, scale, latest_checkpoint(reference["run_dir"]), cache,
+                                    progress)
+    return model, sets, cached, seconds
 
 
 def noisy_targets(rois: RoISet, condition: Condition, seeds: Sequence[int]) -> torch.Tensor:
@@ -183,12 +198,8 @@ def run_head_study(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] 
     config, reference, timings = prepare_reference(sc, out, data_root, dev, reuse, progress=progress)
     val_dataset = load_dataset(data_root, split="val")
     num_classes = len(val_dataset.categories)
-    model = load_frozen(reference["run_dir"], num_classes + 1)
-    if reuse == "never":
-        (out / "runs" / FEATURES_FILE).unlink(missing_ok=True)
-    (sets, cached), timings["features"] = timed(roi_sets, model, data_root, sc,
-                                                latest_checkpoint(reference["run_dir"]),
-                                                out / "runs" / FEATURES_FILE, progress)
+    model, sets, cached, timings["features"] = frozen_roi_sets(reference, data_root, sc, num_classes + 1, out, reuse,
+                                                               progress)
     train_set, val = sets["train"], sets["val"]
     configs = [head_loss(s) for s in sc.label_scales]
     rows: list[dict[str, Any]] = []

@@ -22,11 +22,11 @@ import torch
 
 from labkit import PROJECT_ROOT
 from labkit.detection.data import load_dataset
-from labkit.detection.runs import latest_checkpoint, resolve_device
+from labkit.detection.runs import resolve_device
 from labkit.detection.synthetic import CONTRAST_KEY, laplace_label_noise, noise_scales
-from labkit.experiments.headstudy.reference import load_frozen, prepare_reference
+from labkit.experiments.headstudy.reference import prepare_reference
 from labkit.experiments.headstudy.rois import RoISet, encode
-from labkit.experiments.headstudy.study import FEATURES_FILE, check_seeds, roi_sets, timed
+from labkit.experiments.headstudy.study import check_seeds, frozen_roi_sets, timed
 from labkit.experiments.uncertaintystudy.design import (ARMS, Arm, NoiseCondition, UncertaintyScale,
                                                         resolve_uncertainty_scale)
 from labkit.experiments.uncertaintystudy.detector import detector_metrics, scale_detector
@@ -115,12 +115,8 @@ def run_uncertainty_study(scale: str | UncertaintyScale = "smoke", seeds: int | 
     config, reference, timings = prepare_reference(sc, out, data_root, dev, reuse, EXPERIMENT, progress)
     train_dataset, val_dataset = load_dataset(data_root, "train"), load_dataset(data_root, "val")
     num_classes = len(val_dataset.categories)
-    model = load_frozen(reference["run_dir"], num_classes + 1)
-    if reuse == "never":
-        (out / "runs" / FEATURES_FILE).unlink(missing_ok=True)
-    (sets, cached), timings["features"] = timed(roi_sets, model, data_root, sc,
-                                                latest_checkpoint(reference["run_dir"]),
-                                                out / "runs" / FEATURES_FILE, progress)
+    model, sets, cached, timings["features"] = frozen_roi_sets(reference, data_root, sc, num_classes + 1, out, reuse,
+                                                               progress)
     train_set, val = sets["train"], sets["val"]
     contrast = {"train": train_dataset.box_extra(CONTRAST_KEY), "val": val_dataset.box_extra(CONTRAST_KEY)}
     for split, rois in sets.items():
