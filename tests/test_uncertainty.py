@@ -14,14 +14,15 @@ import torch
 import torch.nn.functional as TF
 from torch.distributions import Laplace, Normal, kl_divergence
 from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from labkit.detection import calibration as cal
 from labkit.detection.config import TrainConfig
 from labkit.detection.losses import BoxLossConfig, BoxLosses
-from labkit.detection.model import PaperRoIHeads, build_model
+from labkit.detection.model import LearnedScaleRPN, PaperRoIHeads, PaperRPN, build_model
 from labkit.detection.uncertainty import (GAUSSIAN_KL_LOSS, LAPLACE_KL, LAPLACE_NLL, LOG_SCALE_RANGE,
-                                          LearnedScaleRoIHeads, ScalePredictor, ScaleRescalingTransform,
+                                          LearnedScaleRoIHeads, ScalePredictor, ScaleRescalingTransform, ScaleRPNHead,
                                           UncertaintyConfig, initial_log_scale, label_scale, uncertainty_loss,
                                           variance_voting)
 from labkit.interpret import PRESETS, StageSettings
@@ -427,10 +428,10 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
     out = tmp_path / "run"
     torch.set_num_threads(1)
     assert main(["train", "--data", str(tiny_data), "--out", str(out), "--uncertainty", "learned",
-                 "--anneal-iters", "1", "--iters", "2", "--batch-size", "2", "--image-size", "64",
-                 "--warmup-iters", "1", "--lr", "0.001", "--device", "cpu", "--no-progress"]) == 0
+                 "--uncertainty-rpn", "--anneal-iters", "1", "--iters", "2", "--batch-size", "2", "--image-size",
+                 "64", "--warmup-iters", "1", "--lr", "0.001", "--device", "cpu", "--no-progress"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["uncertainty"] == "learned" and config["anneal_iters"] == 1
+    assert config["uncertainty"] == "learned" and config["anneal_iters"] == 1 and config["uncertainty_rpn"]
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("AP75", "loc_err", "unc_nll", "unc_calibration_error", "unc_calibration_error_by_coordinate",
                 "unc_pit_histogram", "unc_sharpness", "unc_rank_correlation", "unc_true_positives"):
@@ -439,12 +440,19 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
     voted = evaluate_run(out, device="cpu", var_voting=True)
     assert voted["var_voting"] is True and "unc_nll" in json.loads((out / "metrics.json").read_text())
     implied = implied_run_settings(out, device="cpu")
-    assert implied.settings["rpn"] == PRESETS["proposed"].rpn and implied.scales.count > 0
+    assert implied.scales.count > 0 and implied.rpn_scales.count > 0
+    # two steps at lr 0.001 barely move the RPN's scales from their start 1/λ = 4: the implied RPN stage is the
+    # proposed preset's own up to that drift (its λ within 1 %, α and σ as they were)
+    assert implied.rpn_scales.median == pytest.approx((4.0,) * 4, rel=0.01)
+    assert implied.settings["rpn"] == implied.rpn.settings
+    assert float(implied.rpn.settings.lam) == pytest.approx(0.25, rel=0.01)
+    assert implied.rpn.settings.sigmas == PRESETS["proposed"].rpn.sigmas
     assert export(implied.settings, "detectron2", form=implied.form).snippet
     capsys.readouterr()
     assert main(["implied", str(out), "--framework", "torchvision", "mmdetection", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert f"implied detection stage: {implied.detection.settings}" in printed
+    assert f"implied rpn stage: {implied.rpn.settings}" in printed
     assert export(implied.settings, "mmdetection", form=implied.form).snippet in printed
     fixed = tmp_path / "fixed"
     assert main(["train", "--data", str(tiny_data), "--out", str(fixed), "--iters", "1", "--batch-size", "2",
@@ -514,3 +522,106 @@ def test_learned_run_resumes_exactly_with_its_annealing_step(tiny_data, tmp_path
     assert a["roi_heads.anneal_step"].item() == 4 == b["roi_heads.anneal_step"].item()
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# item 1's option: the RPN learns its scales too
+# ---------------------------------------------------------------------------------------------------------------
+def test_rpn_scale_head_keeps_torchvisions_layers_and_draws_no_random_numbers():
+    torch.manual_seed(0)
+    base = RPNHead(8, 3)
+    before = torch.get_rng_state()
+    head = ScaleRPNHead.from_head(base, initial_log_scale=0.7)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert set(base.state_dict()) < set(head.state_dict())
+    assert set(head.state_dict()) - set(base.state_dict()) == {"log_scale.weight", "log_scale.bias"}
+    x = [torch.randn(2, 8, 5, 6), torch.randn(2, 8, 3, 3)]
+    logits, deltas, log_scales = head(x)
+    want_logits, want_deltas = base(x)
+    for got, want in zip(logits + deltas, want_logits + want_deltas):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for u, d in zip(log_scales, deltas):
+        assert u.shape == d.shape
+        torch.testing.assert_close(u, torch.full_like(u, 0.7))
+    with torch.no_grad():
+        head.log_scale.bias.fill_(-50.0)
+    assert head(x)[2][0].min().item() == LOG_SCALE_RANGE[0]
+    with pytest.raises(TypeError, match="RPNHead"):
+        ScaleRPNHead.from_head(torch.nn.Conv2d(8, 3, 1), 0.0)
+
+
+def _learned_rpn(preset="proposed", **uncertainty):
+    torch.manual_seed(0)
+    return build_model("lab", 3, preset, image_size=64,
+                       uncertainty=UncertaintyConfig(rpn=True, **uncertainty)).double().rpn
+
+
+@pytest.mark.parametrize("preset", ["implemented", "proposed"])
+def test_rpn_loss_at_the_start_is_d_with_the_rpn_stages_scales_over_the_sampled_anchors(preset):
+    """At its start the learned RPN's box loss is eq. 18 with the stage's label scale a = k·α and prediction scale
+    b = 1/λ (σ-scaled units), summed over the positive sampled anchors and divided by all sampled anchors; the
+    objectness loss is the fixed RPN's."""
+    rpn = _learned_rpn(preset)
+    fixed = build_model("lab", 3, preset, image_size=64).double().rpn
+    assert isinstance(rpn, LearnedScaleRPN) and type(fixed) is PaperRPN
+    s = PRESETS[preset].rpn
+    a, b = float(s.alpha), 1 / float(s.lam)
+    labels = [torch.tensor([1.0, 0.0, -1.0, 1.0, 0.0], dtype=D64), torch.tensor([0.0, 1.0, -1.0], dtype=D64)]
+    objectness = torch.randn(8, 1, dtype=D64, generator=_gen(1))
+    deltas = torch.randn(8, 4, dtype=D64, generator=_gen(2), requires_grad=True)
+    targets = [torch.randn(5, 4, dtype=D64, generator=_gen(3)), torch.randn(3, 4, dtype=D64, generator=_gen(4))]
+    log_scales = torch.full((8, 4), math.log(b), dtype=D64)
+    obj, box = rpn.compute_loss(objectness, deltas, log_scales, labels, targets)
+    want_obj, _ = fixed.compute_loss(objectness, deltas, labels, targets)
+    torch.testing.assert_close(obj, want_obj)
+    r = (deltas - torch.cat(targets))[[0, 3, 6]]  # the positives; 6 sampled anchors in all (the −1 are ignored)
+    want = ((a * torch.exp(-r.abs() / a) + r.abs() - a) / b + math.log(b / a) + a / b - 1).sum() / 6
+    torch.testing.assert_close(box, want)
+    torch.testing.assert_close(torch.autograd.grad(box, deltas)[0], torch.autograd.grad(want, deltas)[0])
+
+
+def test_learned_rpn_at_its_start_proposes_what_the_fixed_rpn_proposes_and_anneals_from_its_loss():
+    torch.manual_seed(0)
+    fixed = build_model("lab", 3, "proposed", image_size=64).double()
+    learned = build_model("lab", 3, "proposed", image_size=64,
+                          uncertainty=UncertaintyConfig(rpn=True, anneal_iters=2)).double()
+    missing = learned.load_state_dict(fixed.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["roi_heads.anneal_step", "roi_heads.box_predictor.log_scale.bias",
+                               "roi_heads.box_predictor.log_scale.weight", "rpn.anneal_step",
+                               "rpn.head.log_scale.bias", "rpn.head.log_scale.weight"]
+    images, targets = _tiny_batch()
+    losses = []
+    for model in (fixed, learned):
+        model.train()
+        torch.manual_seed(7)
+        losses.append(model(images, targets))
+    # annealing step 0: the blend is all fixed loss, so the RPN's box loss is the fixed RPN's exactly
+    for key in ("loss_classifier", "loss_objectness", "loss_rpn_box_reg", "loss_box_reg"):
+        torch.testing.assert_close(losses[1][key], losses[0][key], rtol=1e-12, atol=1e-15)
+    assert learned.rpn.anneal_step.item() == 1 and learned.rpn.anneal_weight() == 0.5
+    fixed.eval(), learned.eval()
+    with torch.no_grad():
+        want, got = fixed(images), learned(images)
+        image_list, scaled_targets = learned.transform(images, targets)
+        features = {"0": learned.backbone(image_list.tensors)}  # as GeneralizedRCNN wraps a single map
+        scales = learned.rpn.anchor_scales(image_list, features, scaled_targets)
+        anchors = fixed.rpn.anchor_generator(image_list, list(features.values()))
+        labels, _ = fixed.rpn.assign_targets_to_anchors(anchors, scaled_targets)  # torchvision's own matcher
+    for a, b in zip(want, got):
+        for key in ("boxes", "scores", "labels"):
+            torch.testing.assert_close(b[key], a[key], rtol=1e-12, atol=1e-12)
+    assert scales.shape == (int(sum((lab == 1).sum() for lab in labels)), 4) and len(scales) > 0
+    torch.testing.assert_close(scales, torch.full_like(scales, 4.0))  # 1/λ of the proposed RPN, λ = 1/4
+
+
+def test_rpn_scales_need_learned_uncertainty_and_roundtrip():
+    with pytest.raises(ValueError, match="uncertainty_rpn=True needs uncertainty='learned'"):
+        TrainConfig(data="d", out="o", uncertainty_rpn=True)
+    with pytest.raises(ValueError, match="rpn must be True or False"):
+        UncertaintyConfig(rpn="yes")
+    cfg = TrainConfig(data="d", out="o", uncertainty="learned", uncertainty_rpn=True)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.uncertainty_config == UncertaintyConfig(rpn=True)
+    assert isinstance(build_model("lab", 3, "proposed", image_size=64, uncertainty=cfg.uncertainty_config).rpn,
+                      LearnedScaleRPN)
+    assert type(build_model("lab", 3, "proposed", image_size=64, uncertainty=UncertaintyConfig()).rpn) is PaperRPN

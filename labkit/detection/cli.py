@@ -65,6 +65,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --uncertainty learned: blend from the fixed loss over N iterations (0: off)")
     parser.add_argument("--var-voting", action="store_true",
                         help="with --uncertainty learned: variance voting at inference (He et al. 2019)")
+    parser.add_argument("--uncertainty-rpn", action="store_true",
+                        help="with --uncertainty learned: the RPN learns a scale per anchor and coordinate too")
     parser.add_argument("--iters", type=int, default=d["iters"])
     parser.add_argument("--batch-size", type=int, default=d["batch_size"])
     parser.add_argument("--lr", type=float, default=d["lr"])
@@ -110,6 +112,7 @@ def _train_run(args: argparse.Namespace) -> int:
             data=str(Path(args.data).resolve()), out=str(args.out), model=args.model, preset=args.preset,
             loss_form=args.loss_form, size_target=args.size_target, uncertainty=args.uncertainty,
             uncertainty_loss=args.uncertainty_loss, anneal_iters=args.anneal_iters, var_voting=args.var_voting,
+            uncertainty_rpn=args.uncertainty_rpn,
             iters=args.iters, batch_size=args.batch_size,
             lr=args.lr, warmup_iters=args.warmup_iters, image_size=args.image_size, seed=args.seed,
             device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every,
@@ -243,11 +246,14 @@ def _implied(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, DeviceUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    d = implied.detection
-    print(f"learned scales (x, y, w, h; σ-scaled target units), median over {implied.scales.count} "
-          f"{implied.scales.population}: {', '.join(f'{v:.4g}' for v in implied.scales.median)}")
-    print(f"implied detection stage: {d.settings} (label/prediction ratio {d.ratio}; prediction scales "
-          f"{', '.join(str(v) for v in d.prediction_scales)} anchor sizes)")
+    stages = [("detection", implied.detection, implied.scales)]
+    if implied.rpn is not None:
+        stages.insert(0, ("rpn", implied.rpn, implied.rpn_scales))
+    for name, d, scales in stages:
+        print(f"{name} stage: learned scales (x, y, w, h; σ-scaled target units), median over {scales.count} "
+              f"{scales.population}: {', '.join(f'{v:.4g}' for v in scales.median)}")
+        print(f"implied {name} stage: {d.settings} (label/prediction ratio {d.ratio}; prediction scales "
+              f"{', '.join(str(v) for v in d.prediction_scales)} anchor sizes)")
     for framework in args.framework:
         print(f"\n# {framework}\n{export(implied.settings, framework, form=implied.form).snippet}")
     return 0

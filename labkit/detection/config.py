@@ -37,11 +37,13 @@ class TrainConfig:
     # is accepted too, for custom settings outside Table 1)
     box_losses: Mapping[str, Any] | None = None
     # learned per-box scales (labkit.detection.uncertainty): "none" (the paper's fixed scales) or "learned", with
-    # the loss that trains them, an optional blend from the fixed loss over anneal_iters, and variance voting
+    # the loss that trains them, an optional blend from the fixed loss over anneal_iters, variance voting, and
+    # whether the RPN learns its scales too (uncertainty_rpn)
     uncertainty: str = FIXED_SCALES
     uncertainty_loss: str = LAPLACE_KL
     anneal_iters: int = 0
     var_voting: bool = False
+    uncertainty_rpn: bool = False
     iters: int = 1000
     batch_size: int = 8
     lr: float = 0.02
@@ -105,9 +107,14 @@ class TrainConfig:
         object.__setattr__(self, "box_losses", losses.to_dict())
         if self.uncertainty not in UNCERTAINTY_MODES:
             raise ValueError(f"uncertainty must be one of {UNCERTAINTY_MODES}, got uncertainty={self.uncertainty!r}")
-        spec = UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting)  # checks the three
+        spec = UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting,
+                                 rpn=self.uncertainty_rpn)  # checks the four
+        if self.uncertainty_rpn and self.uncertainty != LEARNED:
+            raise ValueError("uncertainty_rpn=True needs uncertainty='learned' (the RPN learns its scales beside the "
+                             f"detection head's), got uncertainty={self.uncertainty!r}")
         if self.uncertainty == LEARNED:  # the heads' checks (loss form, λ > 0) fail here, before any training
-            initial_log_scale(losses.detection, spec.loss)
+            for name in ("detection", "rpn") if spec.rpn else ("detection",):
+                initial_log_scale(losses.stage(name), spec.loss)
         object.__setattr__(self, "data", str(self.data))
         object.__setattr__(self, "out", str(self.out))
 
@@ -120,7 +127,7 @@ class TrainConfig:
         """What :func:`~labkit.detection.model.build_model` takes as ``uncertainty``: None unless "learned"."""
         if self.uncertainty != LEARNED:
             return None
-        return UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting)
+        return UncertaintyConfig(self.uncertainty_loss, self.anneal_iters, self.var_voting, rpn=self.uncertainty_rpn)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

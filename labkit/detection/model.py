@@ -32,7 +32,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.rpn import RegionProposalNetwork
+from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 
 from labkit.detection.backbones import (NONE, check_backbone_weights, lab_backbone, read_state_dict,
                                         resnet50_fpn_backbone, vgg16_parts)
@@ -40,9 +40,11 @@ from labkit.detection.data import check_training_targets
 from labkit.detection.losses import (IOU_FORMS, LOCATIONS, BoxLossConfig, box_iou_loss, box_regression_loss,
                                      check_stage_form, check_stage_normaliser, make_box_coder, resolve_box_losses)
 from labkit.detection.roi_align import FastMultiScaleRoIAlign
-from labkit.detection.uncertainty import LearnedScaleRoIHeads, ScaleRescalingTransform, UncertaintyConfig
+from labkit.detection.uncertainty import (LearnedScaleRoIHeads, ScaleRescalingTransform, ScaleRPNHead,
+                                          UncertaintyConfig, anneal_weight, initial_log_scale, label_scale,
+                                          learned_box_loss)
 
-__all__ = ["MODEL_NAMES", "DEFAULT_IMAGE_SIZE", "PaperRPN", "PaperRoIHeads", "paper_faster_rcnn", "model_parts",
+__all__ = ["MODEL_NAMES", "DEFAULT_IMAGE_SIZE", "PaperRPN", "LearnedScaleRPN", "PaperRoIHeads", "paper_faster_rcnn", "model_parts",
            "build_model", "load_weights"]
 
 MODEL_NAMES = ("lab", "resnet50_fpn", "vgg16")
@@ -109,19 +111,89 @@ class PaperRPN(RegionProposalNetwork):
         normaliser ``"locations"``, :meth:`anchor_locations`."""
         return self.anchor_locations(labels) if self.box_loss.normaliser == LOCATIONS else sampled
 
-    def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
+    def sample_anchors(self, labels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """torchvision's positive/negative anchor sampling: (positive indices, all sampled indices) into the
+        batch's concatenated anchors, and the box loss's normaliser (:meth:`box_loss_normaliser`)."""
         sampled_pos, sampled_neg = self.fg_bg_sampler(labels)
         sampled_pos = torch.where(torch.cat(sampled_pos, dim=0))[0]
         sampled_neg = torch.where(torch.cat(sampled_neg, dim=0))[0]
         sampled = torch.cat([sampled_pos, sampled_neg], dim=0)
-        normaliser = self.box_loss_normaliser(labels, sampled.numel())
+        return sampled_pos, sampled, self.box_loss_normaliser(labels, sampled.numel())
+
+    def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
+        positive, sampled, normaliser = self.sample_anchors(labels)
         labels = torch.cat(labels, dim=0)
         regression_targets = torch.cat(regression_targets, dim=0)
-        box_loss = _stage_box_loss(
-            pred_bbox_deltas[sampled_pos], regression_targets[sampled_pos], self.box_loss, normaliser
-        )
+        box_loss = _stage_box_loss(pred_bbox_deltas[positive], regression_targets[positive], self.box_loss, normaliser)
         objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled])
         return objectness_loss, box_loss
+
+
+class LearnedScaleRPN(PaperRPN):
+    """:class:`PaperRPN` whose head also predicts a log-scale per anchor and coordinate
+    (:class:`~labkit.detection.uncertainty.ScaleRPNHead`; a plain ``RPNHead`` is given one) and whose box loss is
+    the learned-scale loss of :mod:`labkit.detection.uncertainty` on the RPN stage's label scale, Σ over the
+    positive sampled anchors / the stage's normaliser, with the same annealing as the detection head. Proposals are
+    torchvision's: the scales shape training and are read back by :meth:`anchor_scales`."""
+
+    def __init__(self, *args: Any, box_loss: BoxLossConfig, uncertainty: UncertaintyConfig, **kwargs: Any) -> None:
+        if not isinstance(uncertainty, UncertaintyConfig):
+            raise TypeError(f"uncertainty must be an UncertaintyConfig, got {type(uncertainty).__name__}")
+        start = initial_log_scale(box_loss, uncertainty.loss)  # per-coordinate form and λ > 0, before building
+        super().__init__(*args, box_loss=box_loss, **kwargs)
+        self.uncertainty = uncertainty
+        self.label_scale = label_scale(box_loss)
+        if not isinstance(self.head, ScaleRPNHead):
+            self.head = ScaleRPNHead.from_head(self.head, start)
+        self.register_buffer("anneal_step", torch.zeros((), dtype=torch.int64))
+
+    def anneal_weight(self) -> float:
+        """w of (1 − w)·fixed + w·learned at this step (:func:`~labkit.detection.uncertainty.anneal_weight`)."""
+        return anneal_weight(self.anneal_step, self.uncertainty.anneal_iters)
+
+    def compute_loss(self, objectness, pred_bbox_deltas, log_scales, labels, regression_targets):
+        """(objectness loss, learned-scale box loss) over torchvision's sampled anchors."""
+        positive, sampled, normaliser = self.sample_anchors(labels)
+        labels = torch.cat(labels, dim=0)
+        regression_targets = torch.cat(regression_targets, dim=0)
+        box_loss = learned_box_loss(pred_bbox_deltas[positive], regression_targets[positive], log_scales[positive],
+                                    self.uncertainty, self.label_scale, self.box_loss, self.anneal_weight(),
+                                    normaliser)
+        objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled])
+        return objectness_loss, box_loss
+
+    def _predict(self, images, features):
+        # the head on every level, flattened as torchvision does (log-scales laid out as the deltas)
+        features = list(features.values())
+        objectness, deltas, log_scales = self.head(features)
+        anchors = self.anchor_generator(images, features)
+        per_level = [o[0].shape[0] * o[0].shape[1] * o[0].shape[2] for o in objectness]
+        _, log_scales = concat_box_prediction_layers(objectness, log_scales)
+        objectness, deltas = concat_box_prediction_layers(objectness, deltas)
+        return objectness, deltas, log_scales, anchors, per_level
+
+    def anchor_scales(self, images, features, targets) -> torch.Tensor:
+        """The learned scales e^u (σ-scaled target units of the RPN stage) at every anchor the RPN's matcher makes
+        positive for ``targets`` (IoU ≥ its foreground threshold, or an image's best anchor): [P, 4] (x, y, w, h)."""
+        _, _, log_scales, anchors, _ = self._predict(images, features)
+        labels, _ = self.assign_targets_to_anchors(anchors, targets)
+        return log_scales[torch.cat(labels) == 1].exp()
+
+    def forward(self, images, features, targets=None):
+        # torchvision's RegionProposalNetwork.forward unpacks two head outputs: restated with the third, the
+        # proposals made exactly as there (held to PaperRPN's by the start-equivalence test)
+        objectness, deltas, log_scales, anchors, per_level = self._predict(images, features)
+        proposals = self.box_coder.decode(deltas.detach(), anchors).view(len(anchors), -1, 4)
+        boxes, _ = self.filter_proposals(proposals, objectness, images.image_sizes, per_level)
+        if not self.training:
+            return boxes, {}
+        if targets is None:
+            raise ValueError("targets should not be None")
+        labels, matched_gt_boxes = self.assign_targets_to_anchors(anchors, targets)
+        regression_targets = self.box_coder.encode(matched_gt_boxes, anchors)
+        loss_objectness, loss_box = self.compute_loss(objectness, deltas, log_scales, labels, regression_targets)
+        self.anneal_step += 1
+        return boxes, {"loss_objectness": loss_objectness, "loss_rpn_box_reg": loss_box}
 
 
 class PaperRoIHeads(RoIHeads):
@@ -187,14 +259,15 @@ def paper_faster_rcnn(backbone: nn.Module, box_loss: Any, uncertainty: Uncertain
     model = FasterRCNN(backbone, **options)
     o = {**_FASTER_RCNN_DEFAULTS, **options}
     stock_rpn, stock_roi = model.rpn, model.roi_heads
-    model.rpn = PaperRPN(
+    learned = {} if uncertainty is None else {"uncertainty": uncertainty}  # labkit.detection.uncertainty
+    model.rpn = (LearnedScaleRPN if learned and uncertainty.rpn else PaperRPN)(
         stock_rpn.anchor_generator, stock_rpn.head, o["rpn_fg_iou_thresh"], o["rpn_bg_iou_thresh"],
         o["rpn_batch_size_per_image"], o["rpn_positive_fraction"],
         dict(training=o["rpn_pre_nms_top_n_train"], testing=o["rpn_pre_nms_top_n_test"]),
         dict(training=o["rpn_post_nms_top_n_train"], testing=o["rpn_post_nms_top_n_test"]),
         o["rpn_nms_thresh"], score_thresh=o["rpn_score_thresh"], box_loss=losses.rpn,
+        **(learned if learned and uncertainty.rpn else {}),
     )
-    learned = {} if uncertainty is None else {"uncertainty": uncertainty}  # labkit.detection.uncertainty
     model.roi_heads = (LearnedScaleRoIHeads if learned else PaperRoIHeads)(
         stock_roi.box_roi_pool, stock_roi.box_head, stock_roi.box_predictor, o["box_fg_iou_thresh"],
         o["box_bg_iou_thresh"], o["box_batch_size_per_image"], o["box_positive_fraction"],

@@ -25,6 +25,12 @@ Losses per positive RoI and coordinate, on the residual r = t − t̃* of the Ro
   head predicts the Gaussian's log standard deviation; at α = 1 (both Table 1 detection stages) H_1 is their
   smooth-L1. Its start is σ² = 1/(c·α), c the stage's Huber coefficient: e^{−s}·H_α is then the stock c·H_α.
 
+With ``rpn=True`` the region proposal network learns scales as well (:class:`ScaleRPNHead`, one log-scale per anchor
+and coordinate beside its deltas; :class:`~labkit.detection.model.LearnedScaleRPN`), trained with the same loss on
+the RPN stage's label scale and normalised as that stage's fixed loss is. Its scales shape training only —
+proposals are boxes, as in torchvision — and are read back by :meth:`~labkit.detection.model.LearnedScaleRPN.anchor_scales`
+on the anchors matched to ground truth (:func:`labkit.detection.implied.implied_run_settings`).
+
 ``anneal_iters`` > 0 blends from the stage's fixed loss (its Table 1 form, e.g. (λ/α)·H_α) to the learned one over
 that many training steps, as probdet does: (1 − w)·fixed + w·learned, w = min(1, step/anneal_iters); the step count
 is a buffer of the heads (saved with the model, so a resumed run continues the ramp).
@@ -48,6 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
@@ -59,8 +66,8 @@ from labkit.losses import huber, laplace_kl_divergence
 
 __all__ = ["NONE", "LEARNED", "UNCERTAINTY_MODES", "LAPLACE_KL", "LAPLACE_NLL", "GAUSSIAN_KL_LOSS",
            "UNCERTAINTY_LOSSES", "LAPLACE", "GAUSSIAN", "LOG_SCALE_RANGE", "UncertaintyConfig", "label_scale",
-           "initial_log_scale", "uncertainty_loss", "ScalePredictor", "LearnedScaleRoIHeads", "variance_voting",
-           "ScaleRescalingTransform"]
+           "initial_log_scale", "uncertainty_loss", "learned_box_loss", "ScalePredictor", "ScaleRPNHead",
+           "LearnedScaleRoIHeads", "variance_voting", "ScaleRescalingTransform"]
 
 NONE, LEARNED = "none", "learned"
 UNCERTAINTY_MODES = (NONE, LEARNED)
@@ -80,19 +87,22 @@ _BOX_SCALES, _TARGET_SCALES = "box_scales", "box_target_scales"
 class UncertaintyConfig:
     """How the learned scales are trained and used: ``loss`` (one of :data:`UNCERTAINTY_LOSSES`), ``anneal_iters``
     (0: no blend from the fixed loss), ``var_voting`` at inference and its ``var_voting_sigma`` (σ_t of He et al.:
-    candidate weight exp(−(1 − IoU)²/σ_t))."""
+    candidate weight exp(−(1 − IoU)²/σ_t)), and ``rpn``: whether the region proposal network learns its scales too
+    (False: the detection head alone, the RPN keeps its fixed loss)."""
 
     loss: str = LAPLACE_KL
     anneal_iters: int = 0
     var_voting: bool = False
     var_voting_sigma: float = 0.02
+    rpn: bool = False
 
     def __post_init__(self) -> None:
         check_choice("uncertainty loss", self.loss, UNCERTAINTY_LOSSES)
         if isinstance(self.anneal_iters, bool) or not isinstance(self.anneal_iters, int) or self.anneal_iters < 0:
             raise ValueError(f"anneal_iters must be an int >= 0, got anneal_iters={self.anneal_iters!r}")
-        if not isinstance(self.var_voting, bool):
-            raise ValueError(f"var_voting must be True or False, got var_voting={self.var_voting!r}")
+        for name in ("var_voting", "rpn"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {name}={getattr(self, name)!r}")
         s = self.var_voting_sigma
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < math.inf:
             raise ValueError(f"var_voting_sigma must be a number > 0, got var_voting_sigma={s!r}")
@@ -149,6 +159,30 @@ def uncertainty_loss(residual: torch.Tensor, log_scale: torch.Tensor, loss: str,
     raise ValueError(f"unknown uncertainty loss {loss!r}; valid: {', '.join(UNCERTAINTY_LOSSES)}")
 
 
+def learned_box_loss(pred: torch.Tensor, target: torch.Tensor, log_scale: torch.Tensor, uncertainty: UncertaintyConfig,
+                     label: float, box_loss: BoxLossConfig, anneal_weight: float, normaliser: int) -> torch.Tensor:
+    """One stage's box loss with learned scales: Σ :func:`uncertainty_loss` / ``normaliser`` over the residuals
+    r = ``pred`` − ``target`` (positives × 4, computed in at least float32) and their log-scales, blended as (1 − w)·fixed + w·learned with the stage's
+    fixed loss (:func:`~labkit.detection.losses.box_regression_loss`, the same normaliser) while the annealing
+    weight w = ``anneal_weight`` < 1. A log-scale that is not finite (a diverged head) gives NaN, which stops
+    training by name."""
+    dtype = torch.promote_types(pred.dtype, torch.float32)  # as the stock loss: never below float32
+    residual = pred.to(dtype) - target.to(dtype)
+    if not bool(torch.isfinite(log_scale).all()):
+        return residual.sum() * math.nan
+    learned = uncertainty_loss(residual, log_scale.to(dtype), uncertainty.loss, label,
+                               float(box_loss.settings.alpha)).sum() / max(normaliser, 1)
+    if anneal_weight < 1:
+        fixed = box_regression_loss(residual, box_loss).sum() / max(normaliser, 1)
+        learned = anneal_weight * learned + (1 - anneal_weight) * fixed
+    return learned
+
+
+def anneal_weight(step: torch.Tensor, anneal_iters: int) -> float:
+    """w of (1 − w)·fixed + w·learned after ``step`` training steps: min(1, step/anneal_iters); 1 without annealing."""
+    return 1.0 if anneal_iters == 0 else min(1.0, int(step) / anneal_iters)
+
+
 class ScalePredictor(nn.Module):
     """torchvision's ``FastRCNNPredictor`` layers (``cls_score``, ``bbox_pred``: the same state-dict keys) plus
     ``log_scale``: one log-scale per class and coordinate, clamped to :data:`LOG_SCALE_RANGE`. ``log_scale`` starts
@@ -173,6 +207,40 @@ class ScalePredictor(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = x.flatten(start_dim=1)  # FastRCNNPredictor takes [N, C] or [N, C, 1, 1]
         return self.cls_score(x), self.bbox_pred(x), self.log_scale(x).clamp(*LOG_SCALE_RANGE)
+
+
+class ScaleRPNHead(nn.Module):
+    """torchvision's ``RPNHead`` layers (``conv``, ``cls_logits``, ``bbox_pred``: the same modules and state-dict
+    keys) plus ``log_scale``, a 1×1 convolution giving one log-scale per anchor and coordinate, clamped to
+    :data:`LOG_SCALE_RANGE`, laid out as ``bbox_pred``'s deltas. ``log_scale`` starts with weights 0 and bias
+    ``initial_log_scale`` (the RPN stage's prediction scale) and is built without drawing random numbers. Returns
+    (objectness, deltas, log-scales), one tensor per feature level each."""
+
+    def __init__(self, conv: nn.Module, cls_logits: nn.Conv2d, bbox_pred: nn.Conv2d,
+                 initial_log_scale: float = 0.0) -> None:
+        super().__init__()
+        self.conv, self.cls_logits, self.bbox_pred = conv, cls_logits, bbox_pred
+        self.log_scale = nn.utils.skip_init(nn.Conv2d, bbox_pred.in_channels, bbox_pred.out_channels, kernel_size=1,
+                                            device=bbox_pred.weight.device, dtype=bbox_pred.weight.dtype)
+        with torch.no_grad():
+            self.log_scale.weight.zero_()
+            self.log_scale.bias.fill_(float(initial_log_scale))
+
+    @classmethod
+    def from_head(cls, head: RPNHead, initial_log_scale: float) -> "ScaleRPNHead":
+        """A scale head over ``head``'s layers (shared, not copied)."""
+        if not isinstance(head, RPNHead):
+            raise TypeError(f"the RPN head must be a torchvision RPNHead, got {type(head).__name__}")
+        return cls(head.conv, head.cls_logits, head.bbox_pred, initial_log_scale)
+
+    def forward(self, x: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        logits, deltas, log_scales = [], [], []
+        for feature in x:
+            t = self.conv(feature)
+            logits.append(self.cls_logits(t))
+            deltas.append(self.bbox_pred(t))
+            log_scales.append(self.log_scale(t).clamp(*LOG_SCALE_RANGE))
+        return logits, deltas, log_scales
 
 
 def variance_voting(kept_boxes: torch.Tensor, kept_labels: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
@@ -209,9 +277,8 @@ class LearnedScaleRoIHeads(RoIHeads):
 
     # -------------------------------------------------------------------------------------------------- training
     def anneal_weight(self) -> float:
-        """w of (1 − w)·fixed + w·learned at this step: min(1, step/anneal_iters); 1 without annealing."""
-        n = self.uncertainty.anneal_iters
-        return 1.0 if n == 0 else min(1.0, int(self.anneal_step) / n)
+        """w of (1 − w)·fixed + w·learned at this step (:func:`anneal_weight`)."""
+        return anneal_weight(self.anneal_step, self.uncertainty.anneal_iters)
 
     def compute_loss(self, class_logits, box_regression, log_scales, labels, regression_targets):
         """(cross-entropy, Σ box loss / #sampled RoIs) on each positive RoI's ground-truth class."""
@@ -222,17 +289,8 @@ class LearnedScaleRoIHeads(RoIHeads):
         n, cls = labels.numel(), labels[positive]
         pred = box_regression.reshape(n, -1, 4)[positive, cls]
         log_scale = log_scales.reshape(n, -1, 4)[positive, cls]
-        dtype = torch.promote_types(pred.dtype, torch.float32)  # as the stock loss: never below float32
-        residual = pred.to(dtype) - regression_targets[positive].to(dtype)
-        if not bool(torch.isfinite(log_scale).all()):  # a diverged head: a NaN loss stops training by name
-            return classification_loss, residual.sum() * math.nan
-        learned = uncertainty_loss(residual, log_scale.to(dtype), self.uncertainty.loss, self.label_scale,
-                                   float(self.box_loss.settings.alpha)).sum() / max(n, 1)
-        w = self.anneal_weight()
-        if w < 1:
-            fixed = box_regression_loss(residual, self.box_loss).sum() / max(n, 1)
-            learned = w * learned + (1 - w) * fixed
-        return classification_loss, learned
+        return classification_loss, learned_box_loss(pred, regression_targets[positive], log_scale, self.uncertainty,
+                                                     self.label_scale, self.box_loss, self.anneal_weight(), n)
 
     # -------------------------------------------------------------------------------------------------- inference
     def pixel_scales(self, target_scales: torch.Tensor, pred_boxes: torch.Tensor, proposals: torch.Tensor
