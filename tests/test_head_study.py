@@ -397,3 +397,89 @@ def test_committed_corners_are_what_the_readme_and_notebook_say():
     assert at0["better"] == "reference" and at2["better"] == "unresolved" and inter["better"] == "arm"
     notebook = (PROJECT_ROOT / "notebooks" / "07_does_alpha_track_noise.ipynb").read_text()
     assert f"by ${at0['difference'].mean:.4f}$" in notebook and f"${inter['difference'].mean:+.4f}$" in notebook
+
+
+# ---------------------------------------------------------------------------------------------- notebook 07's tables
+def _committed_head_study_from_csv():
+    """Per (setting, condition), read from results/head-study-lab's CSV files alone: the label scales in grid order,
+    the seed-mean error at each (summary.csv), the seeds, and the condition's noise kind and b₁ (runs.csv)."""
+    from labkit import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "results" / "head-study-lab"
+    with open(folder / "summary.csv", newline="") as f:
+        summary = list(csv.DictReader(f))
+    with open(folder / "runs.csv", newline="") as f:
+        noise = {(r["setting"], r["condition"]): (r["kind"], float(r["label_noise"])) for r in csv.DictReader(f)}
+    cells = {}
+    for r in summary:
+        cell = cells.setdefault((r["setting"], r["condition"]), {"scales": [], "means": [], "seeds": set()})
+        cell["scales"].append(Fraction(r["label_scale"]))
+        cell["means"].append(float(r["val_err_mean"]))
+        cell["seeds"].add(int(r["n_seeds"]))
+    for key, cell in cells.items():
+        order = np.argsort([float(s) for s in cell["scales"]])
+        cell["scales"] = np.array([float(cell["scales"][i]) for i in order])
+        cell["means"] = np.array(cell["means"])[order]
+        cell["kind"], cell["noise"] = noise[key]
+    return folder, cells
+
+
+def _refined_argmin(scales: np.ndarray, means: np.ndarray) -> tuple[float, bool]:
+    """The grid argmin of a mean-error curve refined by the vertex of the parabola (np.polyfit) through it and its
+    neighbours in log α·σ, kept between them; at an end of the grid that end. (best α·σ, at an end?)"""
+    i = int(np.argmin(means))
+    if i in (0, len(means) - 1):
+        return float(scales[i]), True
+    u = np.log(scales[i - 1:i + 2])
+    a, b, _ = np.polyfit(u, means[i - 1:i + 2], 2)
+    vertex = -b / (2 * a) if a > 0 else u[1]
+    return float(np.exp(np.clip(vertex, u[0], u[2]))), False
+
+
+def test_head_study_tables_hold_what_the_committed_csv_files_say():
+    """Notebook 07's argmin and slope tables, fed the committed results.json, against numbers recomputed here from
+    runs.csv and summary.csv: the best α·σ per cell (the refined argmin of the seed-mean curve), whether it is at a
+    grid end, the paper's band [b₁, 2b₁], the seeds, and the least-squares slope of log best α·σ against log b₁."""
+    folder, cells = _committed_head_study_from_csv()
+    results = json.loads((folder / "results.json").read_text())
+    table = H.argmin_table(results)
+    assert [row[:2] for row in table.rows] == list(cells)  # every (setting, condition) once, in the files' order
+    best = {}
+    for setting, condition, shown, interval, band, theory, at_edge in table.rows:
+        cell = cells[(setting, condition)]
+        best[(setting, condition)], edge = _refined_argmin(cell["scales"], cell["means"])
+        assert float(shown) == pytest.approx(best[(setting, condition)], abs=5e-5 + 1e-12), (setting, condition)
+        assert at_edge == str(edge)
+        low, high = (float(x) for x in interval.strip("[]").split(","))
+        assert cell["scales"][0] <= low <= high <= cell["scales"][-1]
+        b = cell["noise"]
+        assert band == (f"[{b:g}, {2 * b:g}]" if cell["kind"] == "laplace" else "–")
+        assert theory == "–" or theory.count("–") == 1
+    slopes = H.slope_table(results)
+    assert [row[0] for row in slopes.rows] == list(dict.fromkeys(s for s, _ in cells))
+    for setting, slope, interval, familywise, censored, seeds in slopes.rows:
+        noisy = [(c["noise"], best[key]) for key, c in cells.items()
+                 if key[0] == setting and c["kind"] == "laplace" and c["noise"] > 0]
+        fitted = np.polyfit(np.log([b for b, _ in noisy]), np.log([a for _, a in noisy]), 1)[0]
+        assert float(slope) == pytest.approx(fitted, abs=0.005 + 1e-12), setting
+        low, high = (float(x) for x in interval.strip("[]").split(","))
+        fw_low, fw_high = (float(x) for x in familywise.strip("[]").split(","))
+        assert fw_low <= low <= high <= fw_high  # the family-wise interval (97.5 %) holds the 95 % one
+        assert censored.endswith("%") and 0 <= int(censored[:-1]) <= 100
+        assert {int(seeds)} == set().union(*(c["seeds"] for key, c in cells.items() if key[0] == setting))
+
+
+def test_theory_tables_against_closed_forms():
+    """Under pure Laplace noise (b = 1) Huber's V(α) = (2 − 2(α + 1)e^{−α})/(1 − e^{−α})² (ψ clipped at α): the
+    optimum table's cost of the rule is V(1)/V(smallest α searched), and the finite-p/n table's V column is V(α)."""
+    from labkit.theory import variance_curves
+
+    def v(a: float) -> float:
+        return (2 - 2 * (a + 1) * math.exp(-a)) / (1 - math.exp(-a)) ** 2
+
+    (row,) = H.theory_optimum_table(variance_curves((0.0,), [0.05, 0.5, 5.0])).rows
+    assert row[0] == "0" and row[1] == "0.05 (α → 0)" and float(row[3]) == pytest.approx(v(1) / v(0.05), abs=6e-4)
+    table = H.finite_p_table(n=40, reps=3, ps=(2,), alphas=(0.5, 2.0))
+    assert table.title == "Huber under Laplace noise, n = 40, 3 replications"
+    assert [(r[0], r[1]) for r in table.rows] == [("0.05", "0.5"), ("0.05", "2")]
+    assert [float(r[4]) for r in table.rows] == pytest.approx([v(0.5), v(2.0)], abs=6e-4)

@@ -3,9 +3,12 @@
 Raw notation is TeX-ish markup a reader would see as typed: ``D_{α,β}``, ``e^{-x}``, or a one-letter subscript such
 as ``H_α`` or ``σ_x``. It may appear only where something renders it:
 
-- notebook markdown: inside ``$…$`` / ``$$…$$`` (KaTeX in the reports, MathJax in the lab), or in code spans;
+- notebook markdown and the project's READMEs (:data:`PROSE_FILES`): inside ``$…$`` / ``$$…$$`` (KaTeX in the
+  reports, MathJax in the lab and on GitHub), or in code spans; link targets and bare URLs are not prose;
 - string literals in notebook code cells and in labkit's figure, table and exercise modules: inside ``$…$``
-  (matplotlib's mathtext, or Markdown/HTML output that the lab and the reports typeset);
+  (matplotlib's mathtext, or Markdown/HTML output that the lab and the reports typeset). A string may hold an
+  identifier (``"n_seeds"``, ``"a_linear"``, ``"x_max"``), so there a one-letter subscript counts only when the
+  subscript is one character too (``H_α``, ``b_1``, ``w_a``; not ``n_seeds``, ``runs/b_1.json``);
 - what the figures and tables actually draw: matplotlib text inside ``$…$`` only; plotly text (which renders no
   TeX without MathJax, and the reports carry none) and the explorer's labels never hold ``$``, ``_{``, ``^{`` or a
   one-letter subscript — they use plotly's ``<sub>``/``<sup>``; tables as HTML/Markdown use ``<sub>``.
@@ -34,14 +37,27 @@ LABEL_MODULES = sorted([*(ROOT / "labkit" / "figures").glob("*.py"), ROOT / "lab
                         ROOT / "labkit" / "interpret" / "tables.py", ROOT / "labkit" / "interpret" / "exercises.py",
                         ROOT / "labkit" / "experiments" / "display.py", ROOT / "labkit" / "experiments" / "exercises.py",
                         ROOT / "labkit" / "lab" / "report" / "twins.py", ROOT / "labkit" / "lab" / "dashboard.py",
-                        ROOT / "labkit" / "feedback.py"])
+                        ROOT / "labkit" / "feedback.py", ROOT / "labkit" / "theory" / "exercises.py",
+                        ROOT / "labkit" / "experiments" / "headstudy" / "display.py",
+                        ROOT / "labkit" / "experiments" / "headstudy" / "report.py",
+                        ROOT / "labkit" / "experiments" / "uncertaintystudy" / "display.py"])
+#: label strings kept plain on purpose: Tables 1–2's row labels and units, which ``interpret.tables.subscripts`` sets
+#: as <sub> in Markdown and HTML (test_tables_render_their_notation checks that) and the terminal shows as typed
+PLAIN_LABELS = {"labkit/interpret/tables.py": {"σ_x", "σ_y", "σ_w", "σ_h", "w_a", "h_a"}}
+#: Markdown files outside the notebooks that readers see rendered (GitHub, JupyterLab's Markdown viewer)
+PROSE_FILES = [ROOT / "README.md", ROOT / "data" / "README.md",
+               ROOT / "labkit" / "lab" / "static" / "assets" / "README.md"]
 
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
+URL = re.compile(r"\b(?:https?|file)://[^\s)>\]]+")
 #: TeX-style markup, or a one-letter name with a subscript (H_α, σ_x, w_a; not loc_err or test_figures)
 RAW = re.compile(r"_\{|\^\{|(?<![A-Za-z0-9_\\])[A-Za-zα-ωΑ-Ω]['′]?_[A-Za-z0-9α-ωΑ-Ω*]")
 TEX_BRACES = re.compile(r"_\{|\^\{")
+#: in a string: TeX-style markup, or a one-letter name with a one-character subscript (H_α, H'_α, b_1, w_*) that no
+#: word character (nor a file suffix) follows — n_seeds, a_linear, x_max and b_1.json are identifiers or file names
+RAW_IN_STRING = re.compile(r"_\{|\^\{|(?<![A-Za-z0-9_\\.])[A-Za-zα-ωΑ-Ω]['′]?_[A-Za-z0-9α-ωΑ-Ω*](?!\.?\w)")
 
 
 def _snippets(text: str, pattern: re.Pattern = RAW) -> list[str]:
@@ -49,14 +65,14 @@ def _snippets(text: str, pattern: re.Pattern = RAW) -> list[str]:
 
 
 def raw_in_markdown(source: str) -> list[str]:
-    """Raw notation in Markdown prose: what is left after math, code and link targets are taken out."""
-    prose = LINK_TARGET.sub("]", MATH.sub(" ", CODE.sub(" ", source)))
+    """Raw notation in Markdown prose: what is left after math, code, link targets and URLs are taken out."""
+    prose = URL.sub(" ", LINK_TARGET.sub("]", MATH.sub(" ", CODE.sub(" ", source))))
     return _snippets(prose)
 
 
 def raw_in_string(text: str) -> list[str]:
-    """``_{`` or ``^{`` in a string literal outside ``$…$``."""
-    return _snippets(MATH.sub(" ", text), TEX_BRACES)
+    """``_{``, ``^{`` or a one-character subscript (``H_α``) in a string literal outside ``$…$`` and URLs."""
+    return _snippets(URL.sub(" ", MATH.sub(" ", text)), RAW_IN_STRING)
 
 
 def _code_strings(source: str) -> list[tuple[int, str]]:
@@ -96,6 +112,26 @@ def test_the_scanners_find_raw_notation_and_pass_rendered_notation():
     assert not raw_in_markdown("[01 · Huber](01_huber_and_laplace.ipynb), b₁ = 1/40, α·σ, w<sub>a</sub>")
     assert not raw_in_markdown("$$\nD_{\\alpha,\\beta}(x)\n$$ and ```\nx_{1}\n```")
     assert raw_in_string("H_{α}") and not raw_in_string(r"$D_{\alpha,\beta}$") and not raw_in_string("loc_err")
+
+
+def test_the_scanners_find_one_character_subscripts_and_pass_identifiers():
+    sample = "The loss D_α and H_a, with b_1 = 1/40 and H'_α; see `noise_study`, `w_a` and loc_err."
+    assert len(raw_in_markdown(sample)) == 4 and len(raw_in_string(sample)) == 5  # a string has no code spans
+    assert raw_in_markdown("the bound D_α") and raw_in_string("the bound D_α") and raw_in_string("H_a.")
+    assert raw_in_string("b_1 = 0.1") and raw_in_string("σ_x of x") and raw_in_string("w_*")
+    assert raw_in_string("log w*/w_a") and raw_in_markdown("log w*/w_a")
+    for text in ("noise_study", "`D_α`", "`n_seeds` of `a_linear`", "https://example.org/a_b/c_1",
+                 "[a link](runs/b_1/config.json)", r"$D_\alpha$ and $H_a$"):
+        assert not raw_in_markdown(text), text
+    for text in ("noise_study", "n_seeds", "a_linear", "x_max", "runs/b_1.json", "b_1.json", "seed_3",
+                 "https://example.org/p_1", r"$H_\alpha$ (eq. 5)"):
+        assert not raw_in_string(text), text
+
+
+@pytest.mark.parametrize("path", PROSE_FILES, ids=[str(p.relative_to(ROOT)) for p in PROSE_FILES])
+def test_readme_notation_renders(path):
+    problems = [f"{path.relative_to(ROOT)}: …{s}…" for s in raw_in_markdown(path.read_text())]
+    assert not problems, "raw notation (put it in $…$ or a code span):\n" + "\n".join(problems)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,7 +178,8 @@ def test_every_teaching_notebook_has_exercises_with_folded_answers(path):
 # ---------------------------------------------------------------------------------------------------------------
 def test_label_modules_hold_no_raw_notation_outside_math():
     problems = [f"{path.relative_to(ROOT)}:{line}: {s!r}"
-                for path in LABEL_MODULES for line, text in _module_strings(path) for s in raw_in_string(text)]
+                for path in LABEL_MODULES for line, text in _module_strings(path)
+                if text not in PLAIN_LABELS.get(path.relative_to(ROOT).as_posix(), ()) for s in raw_in_string(text)]
     assert not problems, "raw notation in a label string (use $…$ for matplotlib, <sub> for plotly):\n" + \
         "\n".join(problems)
 

@@ -438,7 +438,13 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
         assert key in metrics
     assert metrics["unc_distribution"] == "laplace"
     voted = evaluate_run(out, device="cpu", var_voting=True)
-    assert voted["var_voting"] is True and "unc_nll" in json.loads((out / "metrics.json").read_text())
+    # an evaluation other than the configured one goes beside metrics.json, never over it
+    assert voted["file"] == str(out / "metrics-val-voting.json")
+    written = json.loads((out / "metrics-val-voting.json").read_text())
+    assert written["var_voting"] is True and "unc_nll" in written
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert evaluate_run(out, device="cpu", var_voting=False)["file"] == str(out / "metrics.json")
+    assert evaluate_run(out, split="train", device="cpu")["file"] == str(out / "metrics-train.json")
     implied = implied_run_settings(out, device="cpu")
     assert implied.scales.count > 0 and implied.rpn_scales.count > 0
     # two steps at lr 0.001 barely move the RPN's scales from their start 1/λ = 4: the implied RPN stage is the

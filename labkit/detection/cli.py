@@ -160,7 +160,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     print(_summary(metrics))
-    print(f"wrote {Path(args.run) / 'metrics.json'}")
+    print(f"wrote {metrics['file']}")
     return 0
 
 

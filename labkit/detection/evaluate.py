@@ -6,7 +6,8 @@ error of its true positives (labkit.detection.localization) and of every ground-
 (labkit.detection.calibration: the ``unc_*`` keys).
 
 :func:`evaluate_run` (``python -m labkit evaluate --run runs/NAME``) rebuilds the run's model from ``config.json``, loads its last
-checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically).
+checkpoint, evaluates on the validation split and writes ``metrics.json`` (atomically; an evaluation on another
+split or with other variance voting goes beside it, :func:`metrics_file`).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from labkit.detection.oracle import oracle_localization
 from labkit.detection.runs import latest_checkpoint, resolve_device
 from labkit.detection.uncertainty import LearnedScaleRoIHeads
 
-__all__ = ["STAT_NAMES", "predict", "evaluate", "load_run", "evaluate_run"]
+__all__ = ["STAT_NAMES", "predict", "evaluate", "load_run", "metrics_file", "evaluate_run"]
 
 #: COCO result key ← model output key, for a model with learned uncertainty
 _SCALE_KEYS = (("bbox_scales", "box_scales"), ("target_scales", "box_target_scales"))
@@ -135,10 +136,26 @@ def load_run(run_dir: str | Path, split: str | None = None, device: str = "auto"
     return model.to(dev), dataset, split, checkpoint
 
 
+def metrics_file(run_dir: str | Path, split: str | None = None, var_voting: bool | None = None) -> Path:
+    """Where :func:`evaluate_run` writes: ``metrics.json`` for the evaluation the run was configured with (its
+    ``val_split``, its own variance-voting setting), which the runner and the tables read; any other evaluation
+    beside it, never over it: ``metrics-<split>.json``, with ``-voting`` or ``-no-voting`` when the voting
+    differs from the run's."""
+    config = read_config(run_dir)
+    split = split or config.val_split
+    learned = config.uncertainty_config
+    other_voting = var_voting is not None and learned is not None and bool(var_voting) != learned.var_voting
+    if split == config.val_split and not other_voting:
+        return Path(run_dir) / "metrics.json"
+    suffix = ("-voting" if var_voting else "-no-voting") if other_voting else ""
+    return Path(run_dir) / f"metrics-{split}{suffix}.json"
+
+
 def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "auto", batch_size: int = 4,
                  progress: bool = False, var_voting: bool | None = None) -> dict[str, Any]:
-    """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write
-    ``run_dir/metrics.json``. Returns the metrics. ``var_voting``: as for :func:`load_run`."""
+    """Evaluate the last checkpoint of ``run_dir`` on ``split`` (default: the run's ``val_split``) and write the
+    metrics to :func:`metrics_file` (``metrics.json`` when evaluated as configured). Returns the metrics, with
+    ``file`` naming where they were written. ``var_voting``: as for :func:`load_run`."""
     model, dataset, split, checkpoint = load_run(run_dir, split, device, var_voting)
     metrics = evaluate(model, dataset, batch_size=batch_size, progress=progress)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -146,5 +163,6 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, device: str = "a
     heads = getattr(model, "roi_heads", None)
     if isinstance(heads, LearnedScaleRoIHeads):
         metrics.update(var_voting=heads.uncertainty.var_voting)
-    write_json(Path(run_dir) / "metrics.json", metrics)
-    return metrics
+    path = metrics_file(run_dir, split, var_voting)
+    write_json(path, metrics)
+    return {**metrics, "file": str(path)}

@@ -12,14 +12,15 @@ against the paper's rule (α·σ = b₁ within the bounds of eq. 27) and the asy
 Modules: :mod:`.design` (scales, conditions, the loss of a label scale), :mod:`.reference` (the reference
 detector, :func:`pool_features`), :mod:`.rois` (jittered RoIs, noisy labels, errors), :mod:`.fitting` (batched
 Adam fits; the learning-rate rule), :mod:`.analysis` (argmin, paired bootstrap, slope, theory), :mod:`.report`
-(files, verdict), :mod:`.display` (plots), :mod:`.study` (:func:`run_head_study`, the command's engine).
+(files, verdict), :mod:`.display` (plots and tables), :mod:`.study` (:func:`run_head_study`, the command's engine).
 Command: ``python -m labkit experiment head-study --scale smoke|lab --seeds N --out DIR``.
 """
 from labkit.experiments.headstudy.analysis import (argmin_scale, bootstrap_argmin, bootstrap_slope,
                                                    fit_gaussian_laplace, paper_band, theory_optimum)
 from labkit.experiments.headstudy.design import (HEAD_SCALES, SETTINGS, Condition, HeadScale, head_loss,
                                                  label_scale_grid)
-from labkit.experiments.headstudy.display import plot_error_curves, plot_head_study
+from labkit.experiments.headstudy.display import (argmin_table, corners_table, finite_p_table, plot_error_curves,
+                                                  plot_head_study, slope_table, theory_optimum_table)
 from labkit.experiments.headstudy.fitting import fit_linear, fit_mlp
 from labkit.experiments.headstudy.reference import pool_features
 from labkit.experiments.headstudy.rois import jitter_boxes
@@ -28,4 +29,5 @@ from labkit.experiments.headstudy.study import run_head_study
 __all__ = ["HEAD_SCALES", "SETTINGS", "HeadScale", "Condition", "head_loss", "label_scale_grid", "run_head_study",
            "pool_features", "jitter_boxes", "fit_linear", "fit_mlp", "argmin_scale", "bootstrap_argmin",
            "bootstrap_slope", "paper_band", "fit_gaussian_laplace", "theory_optimum", "plot_head_study",
-           "plot_error_curves"]
+           "plot_error_curves", "slope_table", "argmin_table", "corners_table", "theory_optimum_table",
+           "finite_p_table"]
