@@ -546,3 +546,11 @@ def test_torchvision_defaults_are_torchvisions_and_read_as_label_noise_of_a_nine
     assert labels == (F(1, 90), F(1, 90), F(1, 45), F(1, 45)) and predictions == (F(1, 10), F(1, 10), F(1, 5), F(1, 5))
     notes = " ".join(frameworks.export("proposed", "torchvision").notes)
     assert "gradient" in notes and "9×" in notes
+
+
+def test_stage_settings_describe_themselves_in_decimals():
+    s = interpret.StageSettings("4141/10000", 1, "1/20", "1/20", "1/10", "1/9")
+    assert s.describe() == "λ = 0.4141, α = 1, σ = (0.05, 0.05, 0.1, 0.1111)"
+    assert s.describe(2) == "λ = 0.41, α = 1, σ = (0.05, 0.05, 0.1, 0.11)"
+    with pytest.raises(ValueError, match="digits must be an int"):
+        s.describe(0)

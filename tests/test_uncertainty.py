@@ -457,8 +457,8 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
     capsys.readouterr()
     assert main(["implied", str(out), "--framework", "torchvision", "mmdetection", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert f"implied detection stage: {implied.detection.settings}" in printed
-    assert f"implied rpn stage: {implied.rpn.settings}" in printed
+    assert f"implied detection stage: {implied.detection.settings.describe()}" in printed
+    assert f"implied rpn stage: {implied.rpn.settings.describe()}" in printed
     assert export(implied.settings, "mmdetection", form=implied.form).snippet in printed
     fixed = tmp_path / "fixed"
     assert main(["train", "--data", str(tiny_data), "--out", str(fixed), "--iters", "1", "--batch-size", "2",

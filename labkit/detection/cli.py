@@ -252,8 +252,8 @@ def _implied(args: argparse.Namespace) -> int:
     for name, d, scales in stages:
         print(f"{name} stage: learned scales (x, y, w, h; σ-scaled target units), median over {scales.count} "
               f"{scales.population}: {', '.join(f'{v:.4g}' for v in scales.median)}")
-        print(f"implied {name} stage: {d.settings} (label/prediction ratio {d.ratio}; prediction scales "
-              f"{', '.join(str(v) for v in d.prediction_scales)} anchor sizes)")
+        print(f"implied {name} stage: {d.settings.describe()} (label/prediction ratio {float(d.ratio):.4g}; "
+              f"prediction scales {', '.join(f'{float(v):.4g}' for v in d.prediction_scales)} anchor sizes)")
     for framework in args.framework:
         print(f"\n# {framework}\n{export(implied.settings, framework, form=implied.form).snippet}")
     return 0

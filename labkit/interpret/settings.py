@@ -122,6 +122,15 @@ class StageSettings:
     def sigma(self, coordinate: str) -> Fraction:
         return self.sigmas[COORDINATES.index(check_choice("coordinate", coordinate, COORDINATES))]
 
+    def describe(self, digits: int = 4) -> str:
+        """For people: ``λ = 0.4141, α = 1, σ = (0.04617, 0.04557, 0.1104, 0.1076)`` — each number to ``digits``
+        significant digits (σ in the order x, y, w, h); :meth:`to_dict` keeps the exact values."""
+        if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 15:
+            raise ValueError(f"digits must be an int in 1..15, got digits={digits!r}")
+        text = lambda v: f"{float(v):.{digits}g}"  # noqa: E731
+        return (f"λ = {text(self.lam)}, α = {text(self.alpha)}, "
+                f"σ = ({', '.join(text(v) for v in self.sigmas)})")
+
     def to_dict(self) -> dict[str, str]:
         """JSON-ready: each number as its exact string ("1/9")."""
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
