@@ -3,8 +3,10 @@
 Raw notation is TeX-ish markup a reader would see as typed: ``D_{α,β}``, ``e^{-x}``, or a one-letter subscript such
 as ``H_α`` or ``σ_x``. It may appear only where something renders it:
 
-- notebook markdown and the project's READMEs (:data:`PROSE_FILES`): inside ``$…$`` / ``$$…$$`` (KaTeX in the
-  reports, MathJax in the lab and on GitHub), or in code spans; link targets and bare URLs are not prose;
+- notebook markdown and the project's READMEs, the results folders' included (:data:`PROSE_FILES`): inside
+  ``$…$`` / ``$$…$$`` (KaTeX in the reports, MathJax in the lab and on GitHub), as ``<sub>`` (the table lines that
+  :meth:`~labkit.experiments.display.ResultTable.to_markdown` writes), or in code spans; link targets and bare URLs
+  are not prose;
 - string literals in notebook code cells and in labkit's figure, table and exercise modules: inside ``$…$``
   (matplotlib's mathtext, or Markdown/HTML output that the lab and the reports typeset). A string may hold an
   identifier (``"n_seeds"``, ``"a_linear"``, ``"x_max"``), so there a one-letter subscript counts only when the
@@ -44,9 +46,11 @@ LABEL_MODULES = sorted([*(ROOT / "labkit" / "figures").glob("*.py"), ROOT / "lab
 #: label strings kept plain on purpose: Tables 1–2's row labels and units, which ``interpret.tables.subscripts`` sets
 #: as <sub> in Markdown and HTML (test_tables_render_their_notation checks that) and the terminal shows as typed
 PLAIN_LABELS = {"labkit/interpret/tables.py": {"σ_x", "σ_y", "σ_w", "σ_h", "w_a", "h_a"}}
-#: Markdown files outside the notebooks that readers see rendered (GitHub, JupyterLab's Markdown viewer)
+#: Markdown files outside the notebooks that readers see rendered (GitHub, JupyterLab's Markdown viewer): the
+#: project's READMEs and every results folder's (a glob, so a new results folder is scanned too)
 PROSE_FILES = [ROOT / "README.md", ROOT / "data" / "README.md",
-               ROOT / "labkit" / "lab" / "static" / "assets" / "README.md"]
+               ROOT / "labkit" / "lab" / "static" / "assets" / "README.md",
+               *sorted((ROOT / "results").glob("**/README.md"))]
 
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
@@ -263,6 +267,10 @@ def test_tables_render_their_notation():
     for name, t in shown.items():
         cells = [t.title, t.note, *t.header, *(c for row in t.rows for c in row)]
         problems += [f"{name}: {s!r}" for text in cells for s in _snippets(text)]
+    # arm labels kept plain in the results (H_α, D_{α/2,1/α}, w*/w_a): Markdown sets them as <sub>, like Tables 1–2
+    labelled = {name: display.arms_table(name, "lab") for name in ("table4", "table5")}
+    problems += [f"{name} (markdown): {s!r}" for name, t in labelled.items() for s in _snippets(t.to_markdown())]
+    assert "H_α" in labelled["table4"].to_text()  # the terminal shows them as typed
     assert not problems, "raw notation in a table:\n" + "\n".join(problems)
 
 

@@ -1,7 +1,8 @@
 """Display of experiments: tables (ours and the paper's), the noise-study plot, and the live loss curve.
 
-:class:`ResultTable` renders as Markdown in a notebook and as aligned text in a terminal; the plotting functions
-return matplotlib figures made outside pyplot's registry (a notebook shows each once, nothing stays open);
+:class:`ResultTable` renders as Markdown in a notebook (subscripts set as <sub>) and as aligned text in a terminal
+(labels as typed); the plotting functions return matplotlib figures made outside pyplot's registry (a notebook
+shows each once, nothing stays open);
 :class:`LossCurve` is the one live loss-curve widget, for a single training run or a whole experiment.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from labkit.experiments.analysis import (BOOTSTRAP_RESAMPLES, arm_differences, b
 from labkit.experiments.designs import (LOCALIZATION_METRICS, LOWER_IS_BETTER, METRIC_LABELS, PAPER_TABLES,
                                         Experiment, Scale, build_experiment)
 from labkit.experiments.results import Results, measured_results
+from labkit.interpret.tables import subscripts
 
 __all__ = ["ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table",
            "paired_table", "difference_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
@@ -41,9 +43,11 @@ class ResultTable:
     note: str = ""
 
     def to_markdown(self) -> str:
-        lines = [f"**{self.title}**", "", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        return "\n".join(lines + ([f"", f"*{self.note}*"] if self.note else []))
+        """Markdown with the labels' notation set (:func:`_markdown`); :meth:`to_text` keeps it as typed."""
+        header, rows = [_markdown(h) for h in self.header], [[_markdown(c) for c in r] for r in self.rows]
+        lines = [f"**{_markdown(self.title)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines + ([f"", f"*{_markdown(self.note)}*"] if self.note else []))
 
     def to_text(self) -> str:
         grid = [self.header, *self.rows]
@@ -56,6 +60,12 @@ class ResultTable:
 
     def __str__(self) -> str:
         return self.to_text()
+
+
+def _markdown(text: str) -> str:
+    """A label as Markdown: subscripts as <sub> (H_α → H<sub>α</sub>, D_{α/2,1/α}, w*/w_a), as Tables 1–2 set
+    them (:func:`labkit.interpret.tables.subscripts`), and ``*`` escaped (w* would end the bold title early)."""
+    return subscripts(text).replace("*", "\\*")
 
 
 # ---------------------------------------------------------------------------------------------------------------

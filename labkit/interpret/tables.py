@@ -21,12 +21,15 @@ def _width(text: str) -> int:
     return sum(not unicodedata.combining(ch) for ch in text)
 
 
-_SUBSCRIPT = re.compile(r"(?<![A-Za-z_])([A-Za-zα-ωΑ-Ω])_([A-Za-z0-9]+)")
+#: a one-letter name with a braced subscript (D_{α/2,1/α}) or a one-character one that no word character follows
+#: (σ_x, w_a/9, H_α); identifiers and file names such as loc_err, n_seeds or b_1.json are left alone
+_SUBSCRIPT = re.compile(r"(?<![A-Za-z_])([A-Za-zα-ωΑ-Ω])_(?:\{([^}]+)\}|([A-Za-z0-9α-ωΑ-Ω])(?!\.?\w))")
 
 
 def subscripts(text: str) -> str:
-    """``text`` with its plain subscripts (σ_x, w_a) as HTML (σ<sub>x</sub>, w<sub>a</sub>)."""
-    return _SUBSCRIPT.sub(r"\1<sub>\2</sub>", text)
+    """``text`` with its plain subscripts (σ_x, w_a, H_α, D_{α/2,1/α}) as HTML (σ<sub>x</sub>, w<sub>a</sub>,
+    H<sub>α</sub>, D<sub>α/2,1/α</sub>), for Markdown and HTML output; plain text keeps them as typed."""
+    return _SUBSCRIPT.sub(lambda m: f"{m[1]}<sub>{m[2] or m[3]}</sub>", text)
 
 
 def scaled_text(value: Fraction, unit: str) -> str:
