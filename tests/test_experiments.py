@@ -763,3 +763,18 @@ def test_noise_study_draws_fresh_label_noise_per_seed(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(images[0], images[1]))
     with pytest.raises(ValueError, match="noise_seed"):
         generate_synthetic(tmp_path / "bad", n_train=1, n_val=1, image_size=64, noise_seed=-1, workers=1)
+
+
+def test_result_tables_keep_an_interval_with_its_value_in_a_notebook():
+    table = E.ResultTable("t", ("arm", "loc_err"), (("fixed", "0.0406 ± 0.0003"),))
+    assert "| fixed | 0.0406 ± 0.0003 |" in table.to_markdown()  # files and READMEs: plain spaces
+    assert "| fixed | 0.0406\u00a0±\u00a00.0003 |" in table._repr_markdown_()  # no break inside the cell
+
+
+def test_verdict_table_holds_each_verdict_in_a_row():
+    table = E.verdict_table({"homo-b0.1": "better", "hetero-b0.1": "not resolved"}, "condition", note="m = 36")
+    assert table.header == ("condition", "verdict") and table.rows == (("homo-b0.1", "better"),
+                                                                       ("hetero-b0.1", "not resolved"))
+    assert table.note == "m = 36" and "| hetero-b0.1 | not resolved |" in table.to_markdown()
+    with pytest.raises(ValueError, match="verdicts must be a non-empty mapping"):
+        E.verdict_table({})

@@ -301,3 +301,46 @@ def test_committed_lab_results_are_what_the_readme_says():
     assert f"{-max(gains):.4f}–{-min(gains):.4f}" in said
     nll = [verdicts[c, "laplace-nll", False, "loc_err"]["diff_mean"] for c in conditions]
     assert f"NLL head by {max(nll):+.4f} to {min(nll):+.4f}".replace("+", "") .replace("-", "−") in said
+
+
+def _decimals(exact: str, places: int = 3) -> str:
+    """An exact "p/q" of results.json to ``places`` decimals, half to even, with the decimal module."""
+    import decimal
+
+    numerator, _, denominator = exact.partition("/")
+    with decimal.localcontext() as context:
+        context.prec = 50
+        value = decimal.Decimal(numerator) / decimal.Decimal(denominator or "1")
+        return str(value.quantize(decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_EVEN))
+
+
+def test_the_implied_table_shows_the_committed_implied_settings_in_decimals():
+    """Notebook 08, section 8: one row per condition, each number the stored exact value rounded to 3 decimals."""
+    from fractions import Fraction
+
+    from labkit.experiments.uncertaintystudy.display import implied_stage_settings, implied_table
+
+    _, results, _ = _committed()
+    stored = json.loads(json.dumps(results["implied"]))  # what results.json holds, read before the call
+    table = implied_table(results)
+    assert table.header == ("condition", "λ", "α", "σ (x, y, w, h)", "prediction scale (x, y, w, h)",
+                            "label / prediction")
+    expected = tuple((c, _decimals(v["learned-kl"]["settings"]["lam"]), v["learned-kl"]["settings"]["alpha"],
+                      ", ".join(_decimals(v["learned-kl"]["settings"][f"sigma_{k}"]) for k in "xywh"),
+                      ", ".join(_decimals(p) for p in v["learned-kl"]["prediction_scales"]),
+                      _decimals(v["learned-kl"]["ratio"])) for c, v in stored.items())
+    assert table.rows == expected
+    # by hand: hetero-b0.2's λ = 5541/10000 = 0.5541 → 0.554; homo-b0.2's 1121/2000 = 0.5605 is a tie, kept at the
+    # even 0.560
+    assert stored["hetero-b0.2"]["learned-kl"]["settings"]["lam"] == "5541/10000" and table.rows[3][1] == "0.554"
+    assert stored["homo-b0.2"]["learned-kl"]["settings"]["lam"] == "1121/2000" and table.rows[2][1] == "0.560"
+    assert [r[0] for r in table.rows] == [c["name"] for c in results["scale"]["conditions"]]
+    # the export gets the last condition's exact stage
+    stage = implied_stage_settings(results)
+    last = stored[results["scale"]["conditions"][-1]["name"]]["learned-kl"]["settings"]
+    assert (stage.lam, stage.alpha, *stage.sigmas) == tuple(Fraction(last[k]) for k in
+                                                            ("lam", "alpha", "sigma_x", "sigma_y", "sigma_w", "sigma_h"))
+    with pytest.raises(ValueError, match="arm"):
+        implied_table(results, arm="fixed-implemented")
+    with pytest.raises(ValueError, match="condition"):
+        implied_stage_settings(results, condition="homo-b0.3")

@@ -36,7 +36,7 @@ from labkit.experiments.designs import (COCO_METRICS, EXPERIMENT_NAMES, LOCALIZA
                                         build_experiment, noise_study, table3, table4, table5)
 from labkit.experiments.display import (LossCurve, ResultTable, arms_table, best_table, difference_table,
                                         measured_table, paired_table, paper_table, plot_loss_curves, plot_noise_study,
-                                        summary_table)
+                                        summary_table, verdict_table)
 from labkit.experiments.headstudy import HEAD_SCALES, plot_error_curves, plot_head_study, run_head_study
 from labkit.experiments.results import (RUN_COLUMNS, SUMMARY_COLUMNS, Results, load_results, measured_results,
                                         write_results)
@@ -50,6 +50,6 @@ __all__ = [
     "Results", "RUN_COLUMNS", "SUMMARY_COLUMNS", "write_results", "load_results", "measured_results",
     "best_label_scales", "matched_label_scale", "paired_differences", "REFERENCE_ARMS", "arm_differences",
     "ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table", "paired_table",
-    "difference_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
+    "difference_table", "verdict_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
     "HEAD_SCALES", "run_head_study", "plot_head_study", "plot_error_curves",
 ]

@@ -29,7 +29,7 @@ from labkit.experiments.results import Results, measured_results
 from labkit.interpret.tables import subscripts
 
 __all__ = ["ResultTable", "summary_table", "paper_table", "measured_table", "arms_table", "best_table",
-           "paired_table", "difference_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
+           "paired_table", "difference_table", "verdict_table", "plot_noise_study", "plot_loss_curves", "LossCurve",
            "fraction_text", "noise_text"]
 
 
@@ -56,7 +56,9 @@ class ResultTable:
         return "\n".join([self.title, *lines] + ([self.note] if self.note else []))
 
     def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        # in a notebook a narrow column would break "0.038 ± 0.001" at its spaces: bind the interval to its value
+        # (the Markdown of files and READMEs, to_markdown, keeps plain spaces)
+        return self.to_markdown().replace(" ± ", "\u00a0±\u00a0")
 
     def __str__(self) -> str:
         return self.to_text()
@@ -71,6 +73,15 @@ def _markdown(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------------------------------------------
+def verdict_table(verdicts: Mapping[str, str], key: str = "condition", title: str = "The verdict",
+                  note: str = "") -> ResultTable:
+    """A study's written verdicts (``results["verdict"]``: setting or condition → text) as a two-column table,
+    which a notebook wraps at word boundaries (printed, a long verdict breaks inside words)."""
+    if not isinstance(verdicts, Mapping) or not verdicts:
+        raise ValueError(f"verdicts must be a non-empty mapping of {key} → text, got {verdicts!r}")
+    return ResultTable(title, (key, "verdict"), tuple((str(k), str(v)) for k, v in verdicts.items()), note)
+
+
 def summary_table(results: Results, percent: bool = True) -> ResultTable:
     """Our measured table: per arm, mean ± 95 % CI of AP50, AP75, AP (in % like the paper when ``percent``), and
     of ``loc_err`` (box units, 3 decimals) when any arm has it."""

@@ -11,17 +11,19 @@ back. Analysed paired by seed against the fixed Implemented arm.
 
 Modules: :mod:`.design` (arms, conditions, scales), :mod:`.fitting` (batched fits), :mod:`.evaluation` (kept and
 voted boxes, metrics), :mod:`.detector` (the head back in the detector), :mod:`.report` (files, paired analysis,
-verdict), :mod:`.display` (plots, table), :mod:`.study` (:func:`run_uncertainty_study`).
+verdict), :mod:`.display` (plots, tables), :mod:`.study` (:func:`run_uncertainty_study`).
 Command: ``python -m labkit experiment uncertainty --scale smoke|lab --seeds N --out DIR``.
 """
 from labkit.experiments.uncertaintystudy.design import (ARMS, FIXED, UNCERTAINTY_SCALES, Arm, NoiseCondition,
                                                         UncertaintyScale)
-from labkit.experiments.uncertaintystudy.display import (comparison_table, differences_table, plot_best_scales,
-                                                         plot_examples, plot_metric, plot_reliability,
-                                                         plot_scale_vs_injected, plot_uncertainty_study)
+from labkit.experiments.uncertaintystudy.display import (comparison_table, differences_table, implied_stage_settings,
+                                                         implied_table, plot_best_scales, plot_examples, plot_metric,
+                                                         plot_reliability, plot_scale_vs_injected,
+                                                         plot_uncertainty_study)
 from labkit.experiments.uncertaintystudy.fitting import ScaleHeadsFit, fit_scale_heads
 from labkit.experiments.uncertaintystudy.study import run_uncertainty_study
 
 __all__ = ["ARMS", "FIXED", "UNCERTAINTY_SCALES", "Arm", "NoiseCondition", "UncertaintyScale", "ScaleHeadsFit",
            "fit_scale_heads", "run_uncertainty_study", "plot_reliability", "plot_scale_vs_injected", "plot_metric",
-           "plot_examples", "plot_best_scales", "comparison_table", "differences_table", "plot_uncertainty_study"]
+           "plot_examples", "plot_best_scales", "comparison_table", "differences_table", "implied_table",
+           "implied_stage_settings", "plot_uncertainty_study"]

@@ -11,11 +11,14 @@ the figure out.
   x₁ = c_x − w/2 gets the scale √(s_cx² + (s_w/2)²), the two coordinates' scales combined as independent), beside the
   clean box;
 - :func:`comparison_table`, :func:`differences_table`: the tables notebook 08 shows;
+- :func:`implied_table`, :func:`implied_stage_settings`: the fixed Huber settings the learned scales imply
+  (``results.json`` → ``implied``), in decimals for people and exact for an export;
 - :func:`plot_best_scales`: the scale each learned loss pushes a head to for a residual;
 - :func:`plot_uncertainty_study`: the three plots side by side (``uncertainty_study.png``).
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,9 +26,11 @@ from matplotlib.figure import Figure
 
 from labkit.experiments.display import ResultTable
 from labkit.experiments.uncertaintystudy.design import ARMS
+from labkit.interpret.settings import StageSettings
 
 __all__ = ["plot_reliability", "plot_scale_vs_injected", "plot_metric", "plot_examples", "comparison_table",
-           "differences_table", "plot_best_scales", "plot_uncertainty_study"]
+           "differences_table", "implied_table", "implied_stage_settings", "plot_best_scales",
+           "plot_uncertainty_study"]
 
 _COLOURS = dict(zip([a.name for a in ARMS], ("#4c72b0", "#8172b3", "#c44e52", "#dd8452", "#55a868")))
 _LABELS = {a.name: a.label for a in ARMS}
@@ -33,6 +38,10 @@ METRIC_LABELS = {"unc_calibration_error": "calibration error (clean boxes)", "un
                  "loc_err": "localization error (box units)", "det_AP75": "detector AP75",
                  "unc_sharpness": "mean predicted scale (box units)", "noisy_calibration_error":
                  "calibration error (noisy labels)", "unc_rank_correlation": "Spearman ρ, predicted vs injected"}
+#: the metrics as the comparison table's columns name them (the differences table's rows)
+_SHORT = {"unc_calibration_error": "calibration error", "unc_nll": "NLL", "loc_err": "loc_err", "det_AP75": "AP75",
+          "unc_sharpness": "scale (box units)", "noisy_calibration_error": "calibration error (noisy labels)",
+          "unc_rank_correlation": "ρ vs injected"}
 
 
 def _axes(ax: Any, size: tuple[float, float]) -> Any:
@@ -61,7 +70,7 @@ def plot_reliability(results: Mapping[str, Any], condition: str | None = None, v
                 label=_LABELS[arm.name])
     ax.set(xlabel="nominal level p", ylabel="observed fraction with PIT ≤ p", xlim=(0, 1), ylim=(0, 1),
            title=f"Reliability, {condition}{' (voting)' if voting else ''}")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")  # a rising curve through about (½, ½) leaves that corner empty
     return ax.figure
 
 
@@ -79,7 +88,9 @@ def plot_scale_vs_injected(results: Mapping[str, Any], condition: str | None = N
         ax.plot(grid, grid, color="0.4", ls="--", lw=1, label="predicted = injected")
     ax.set(xlabel=r"injected label-noise scale $b_i$ (box sizes)", ylabel="predicted scale (box sizes)",
            title=f"Learned vs injected scale, {condition}")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the points fill the box
+    # below the axes (the points fill the box), packed so that it is no wider than the axes
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, columnspacing=0.8,
+              handletextpad=0.3, handlelength=1.2, markerscale=1.5)
     return ax.figure
 
 
@@ -99,7 +110,7 @@ def plot_metric(results: Mapping[str, Any], metric: str = "unc_calibration_error
                     ms=4, capsize=2, color=_COLOURS[arm.name], label=_LABELS[arm.name])
     ax.set_xticks(range(len(conditions)), conditions, fontsize=8, rotation=15)
     ax.set(ylabel=METRIC_LABELS.get(metric, metric), title=f"{METRIC_LABELS.get(metric, metric)} per arm")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     return ax.figure
 
 
@@ -183,14 +194,66 @@ def differences_table(results: Mapping[str, Any], condition: str | None = None) 
     def num(x: Any, digits: int = 4) -> str:
         return "–" if x is None or x != x else f"{x:+.{digits}f}"
 
-    body = tuple((_LABELS[d["arm"]] + (" + voting" if d["voting"] else ""), d["metric"], num(d["diff_mean"]),
+    body = tuple((_LABELS[d["arm"]] + (" + voting" if d["voting"] else ""), _SHORT.get(d["metric"], d["metric"]),
+                  num(d["diff_mean"]),
                   "–" if d["diff_ci95"] is None or d["diff_ci95"] != d["diff_ci95"] else f"± {d['diff_ci95']:.4f}",
                   f"[{num(d['family_low'])}, {num(d['family_high'])}]", words[d["better"]]) for d in rows)
     comparisons = rows[0]["comparisons"] if rows else 0
-    return ResultTable(f"Paired differences against {results['reference_arm']} on {condition}",
+    reference = _LABELS.get(results["reference_arm"], results["reference_arm"])
+    return ResultTable(f"Paired differences against {reference} (no voting) on {condition}",
                        ("arm", "metric", "Δ", "95 %", "family-wise interval", "verdict"), body,
                        f"Δ = arm − reference, seed by seed; the family-wise interval is Bonferroni over the "
                        f"{comparisons} rows of this table.")
+
+
+def _implied(results: Mapping[str, Any], condition: str, arm: str) -> Mapping[str, Any]:
+    implied = results["implied"]
+    if condition not in implied:
+        raise ValueError(f"condition must be one of {tuple(implied)}, got condition={condition!r}")
+    if arm not in implied[condition]:
+        raise ValueError(f"arm must be a learned arm of the study, one of {tuple(implied[condition])}, got arm={arm!r}")
+    return implied[condition][arm]
+
+
+def _decimal(value: str, places: int = 3) -> str:
+    """An exact value of ``results.json`` ("1923/2500") to ``places`` decimals, rounded half to even from the exact
+    fraction (not from its float)."""
+    return f"{float(round(Fraction(value), places)):.{places}f}"
+
+
+def implied_table(results: Mapping[str, Any], arm: str = "learned-kl", places: int = 3) -> ResultTable:
+    """The fixed detection-stage settings that ``arm``'s learned scales imply, one row per condition: λ, α (kept
+    from the arm's stage), σ (x, y, w, h), the prediction scales (anchor sizes) they reproduce and ρ = label /
+    prediction scale — ``results.json`` → ``implied`` (:func:`labkit.interpret.implied_stage`, the median over
+    seeds of each seed's median learned scale), in ``places`` decimals; the exact values stay in the results
+    (:func:`implied_stage_settings` for an export)."""
+    if isinstance(places, bool) or not isinstance(places, int) or not 1 <= places <= 10:
+        raise ValueError(f"places must be an int in 1..10, got places={places!r}")
+
+    def vector(values: Sequence[str]) -> str:
+        return ", ".join(_decimal(v, places) for v in values)
+
+    rows = []
+    for condition in (c["name"] for c in results["scale"]["conditions"] if c["name"] in results["implied"]):
+        got = _implied(results, condition, arm)
+        s = got["settings"]
+        rows.append((condition, _decimal(s["lam"], places), str(Fraction(s["alpha"])),
+                     vector([s["sigma_x"], s["sigma_y"], s["sigma_w"], s["sigma_h"]]),
+                     vector(got["prediction_scales"]), _decimal(got["ratio"], places)))
+    return ResultTable(f"Fixed detection-stage settings implied by {_LABELS.get(arm, arm)}",
+                       ("condition", "λ", "α", "σ (x, y, w, h)", "prediction scale (x, y, w, h)",
+                        "label / prediction"), tuple(rows),
+                       f"The stage whose fixed prediction scale σ/(λα) equals the median learned scale (median over "
+                       f"{len(results['seeds'])} seeds of the median over boxes), α kept; prediction scales in anchor "
+                       f"sizes; {places} decimals of the exact values in results.json.")
+
+
+def implied_stage_settings(results: Mapping[str, Any], condition: str | None = None,
+                           arm: str = "learned-kl") -> StageSettings:
+    """The exact implied detection stage of ``arm`` on ``condition`` (default: the study's last condition, its
+    noisiest — heteroscedastic b₁ = 0.2 in the lab study), ready for :func:`labkit.interpret.exports.export`."""
+    condition = condition or results["scale"]["conditions"][-1]["name"]
+    return StageSettings.from_dict(_implied(results, condition, arm)["settings"])
 
 
 def plot_best_scales(label_scale: float = 1.0, ax: Any = None) -> Figure:
