@@ -693,33 +693,43 @@ def test_results_readme_one_config_in_three_folders():
 
 
 def test_results_readme_states_the_noise_study_paired_and_corrected():
-    said = _said((RESULTS / "README.md").read_text())
+    """The noise study's section: its oracle table line by line, and every number its prose reads, from the files."""
+    text = (RESULTS / "README.md").read_text()
+    said = _said(text)
     study = E.load_results(RESULTS / "noise-study-quick")
-    for metric in ("loc_err", "AP75"):
-        rows = E.paired_differences(study, metric)
-        assert len(rows) == 15 and {d["comparisons"] for d in rows} == {15}
-        assert [d["family"].confidence for d in rows] == pytest.approx([1 - 0.05 / 15] * 15)
-        assert all(d["better"] == "unresolved" for d in rows)  # "no effect … at any b₁"
-        per_comparison = [d for d in rows if d["difference"].low > 0 or d["difference"].high < 0]
-        assert len(per_comparison) == (1 if metric == "loc_err" else 0)
-    (row,) = [d for d in E.paired_differences(study, "loc_err") if d["difference"].low > 0]
-    assert (row["label_noise"], row["matched_label_scale"], row["label_scale"]) == (0.05, 0.05, 0.2)
-    assert f"1/5 − 1/20 = {_stated(row['difference'], 4)}" in said and _interval(row["family"], 4) in said
-    best = {m: [b[m] for b in E.best_label_scales(study, m)] for m in ("AP75", "loc_err")}
-    assert "0.21 at b₁ = 0, 0.20 at 2.5 %, 0.15 at 5 %, 0.09 at 10 %, 0.02 at 20 %" in said
-    assert [f"{v:.2f}" for v in best["AP75"]] == ["0.21", "0.20", "0.15", "0.09", "0.02"]
-    assert "best arm 0.100 at b₁ = 0, then 0.101, 0.107, 0.123, 0.146 at 20 %" in said
-    assert [f"{v:.3f}" for v in best["loc_err"]] == ["0.100", "0.101", "0.107", "0.123", "0.146"]
-    corners = E.load_results(RESULTS / "noise-study-quick-extremes")
-    for metric, digits in (("loc_err", 4), ("AP75", 3)):
-        rows = {d["label_noise"]: d for d in E.paired_differences(corners, metric)}
-        assert {d["comparisons"] for d in rows.values()} == {2}
-        assert all(d["better"] == "unresolved" and d["difference"].n == 8 for d in rows.values())
-        assert f"{_stated(rows[0.0]['difference'], digits)} in {'`loc_err`' if metric == 'loc_err' else 'AP75'}" \
-               f" (family-wise {_interval(rows[0.0]['family'], digits)})" in said
-        assert _stated(rows[0.2]["difference"], digits) in said
-    ap75 = {d["label_noise"]: d for d in E.paired_differences(corners, "AP75")}
-    assert _interval(_bootstrap_summary(ap75[0.0]["bootstrap"]), 3) in said  # the borderline row's bootstrap
+    assert len(study.rows) == 100 and {r["seed"] for r in study.rows} == set(range(5))
+    assert {r["git_commit"] for r in study.rows} == {study.provenance["git_commit"]}
+    assert study.provenance["git_commit"].startswith("ea34f66") and not study.provenance["git_dirty"]
+    assert "all at commit ea34f66 (clean)" in said
+    for line in E.paired_table(study, "oracle_loc_err").to_markdown().splitlines():
+        assert line in text.splitlines()
+    rows = {m: E.paired_differences(study, m) for m in ("oracle_loc_err", "loc_err", "AP75")}
+    for m, table in rows.items():
+        assert len(table) == 15 and {d["comparisons"] for d in table} == {15}
+        assert all(d["difference"].n == 5 for d in table)
+    resolved = {m: [(d["label_noise"], d["label_scale"]) for d in t if d["better"] != "unresolved"]
+                for m, t in rows.items()}
+    assert resolved == {"oracle_loc_err": [(0.0, 0.2), (0.025, 0.2), (0.1, 0.2)], "loc_err": [], "AP75": [(0.1, 0.2)]}
+    assert all(d["better"] == "reference" for t in rows.values() for d in t if d["better"] != "unresolved")
+    oracle = {(d["label_noise"], d["label_scale"]): d for d in rows["oracle_loc_err"]}
+    stated = ", ".join(f"{oracle[b, 0.2]['difference'].mean:+.4f}" for b in (0.0, 0.025, 0.1))
+    assert f"({stated} box units, family-wise resolved; at 5 % {oracle[0.05, 0.2]['difference'].mean:+.4f}" in said
+    at_20 = [oracle[0.2, s]["difference"] for s in (0.025, 0.05, 0.1)]
+    assert all(d.high < 0 for d in at_20) and f"{max(d.mean for d in at_20):.4f} to " in said.replace("−", "-")
+    per_comparison = [d for d in rows["loc_err"] if d["difference"].low > 0 or d["difference"].high < 0]
+    assert [(d["label_noise"], d["label_scale"]) for d in per_comparison] == [(b, 0.2) for b in (0.0, 0.025, 0.05, 0.1)]
+    lo, hi = sorted(d["difference"].mean for d in per_comparison)[::3]
+    assert f"(+{lo:.4f} to +{hi:.4f})" in said
+    (ap,) = [d for d in rows["AP75"] if d["better"] != "unresolved"]
+    numbers = (_stated(ap["difference"], 3), _interval(ap["family"], 3))
+    assert "1/5 − 1/10 = {} (family-wise {})".format(*(n.replace("-", "−") for n in numbers)) in said
+    best = [b["best_label_scale"] for b in E.best_label_scales(study, "oracle_loc_err")]
+    assert [str(Fraction(b).limit_denominator(100)) for b in best] == ["1/20", "1/40", "1/40", "1/20", "1/10"]
+    assert "1/20, 1/40, 1/40, 1/20, 1/10 at b₁ = 0, 2.5, 5, 10, 20 %" in said
+    ends = {m: [b[m] for b in E.best_label_scales(study, m)] for m in ("AP75", "oracle_loc_err")}
+    assert f"{ends['AP75'][0]:.2f}" == "0.18" and f"{ends['AP75'][-1]:.2f}" == "0.02"
+    assert f"from {ends['oracle_loc_err'][0]:.3f} at b₁ = 0 to {ends['oracle_loc_err'][-1]:.3f} at 20 %" in said
+    assert not (RESULTS / "noise-study-quick-extremes").exists()
 
 
 def _bootstrap_summary(interval):
@@ -731,8 +741,8 @@ def test_holm_resolves_the_same_rows_as_the_bonferroni_intervals_here():
     """The README says Holm's step-down (paired t-test p-values, scipy) gives the same verdicts as the
     Bonferroni-widened intervals on every table of the committed results."""
     families = [E.arm_differences(E.load_results(RESULTS / f)) for f in ("table3-lab", "table4-lab", "table5-lab")]
-    for folder in ("noise-study-quick", "noise-study-quick-extremes"):
-        families += [E.paired_differences(E.load_results(RESULTS / folder), m) for m in ("loc_err", "AP75")]
+    noise = E.load_results(RESULTS / "noise-study-quick")
+    families += [E.paired_differences(noise, m) for m in ("oracle_loc_err", "loc_err", "AP75")]
     for rows in families:
         p = [2 * scipy_stats.t.sf(abs(d["difference"].mean) / (d["difference"].std / math.sqrt(d["difference"].n)),
                                   d["difference"].n - 1) for d in rows]
