@@ -631,3 +631,31 @@ def test_rpn_scales_need_learned_uncertainty_and_roundtrip():
     assert isinstance(build_model("lab", 3, "proposed", image_size=64, uncertainty=cfg.uncertainty_config).rpn,
                       LearnedScaleRPN)
     assert type(build_model("lab", 3, "proposed", image_size=64, uncertainty=UncertaintyConfig()).rpn) is PaperRPN
+
+
+def test_a_learned_model_starts_from_a_trained_fixed_models_weights(tmp_path):
+    """--weights of a fixed-scale run into a learned model: the scale layers keep their start, so the learned model
+    detects what the fixed one does; the reverse (learned weights into a fixed model) stays an error."""
+    from labkit.detection.model import load_weights
+
+    torch.manual_seed(0)
+    fixed = build_model("lab", 3, "proposed", image_size=64).double().eval()
+    path = tmp_path / "fixed.pt"
+    torch.save(fixed.state_dict(), path)
+    torch.manual_seed(5)  # a different initialisation, all of it replaced by the file but the scale layers
+    learned = build_model("lab", 3, "proposed", image_size=64, weights=path,
+                          uncertainty=UncertaintyConfig(rpn=True)).double().eval()
+    torch.testing.assert_close(learned.roi_heads.box_predictor.log_scale.bias,
+                               torch.full_like(learned.roi_heads.box_predictor.log_scale.bias, math.log(2.0)))
+    assert learned.roi_heads.box_predictor.log_scale.weight.abs().sum() == 0
+    assert learned.rpn.head.log_scale.weight.abs().sum() == 0 and learned.rpn.anneal_step == 0
+    images, _ = _tiny_batch()
+    with torch.no_grad():
+        for a, b in zip(fixed(images), learned(images)):
+            torch.testing.assert_close(b["boxes"], a["boxes"])
+    torch.save(learned.state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_weights(build_model("lab", 3, "proposed", image_size=64), path)
+    partial = {k: v for k, v in fixed.state_dict().items() if not k.startswith("rpn.head.cls_logits")}
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_weights(learned, partial)

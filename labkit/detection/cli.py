@@ -78,7 +78,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"])
     parser.add_argument("--train-split", default=d["train_split"])
     parser.add_argument("--val-split", default=d["val_split"])
-    parser.add_argument("--weights", default=None, help="local state dict to start from (torch.load weights_only)")
+    parser.add_argument("--weights", default=None,
+                        help="local state dict or checkpoint to start from (torch.load weights_only); with "
+                             "--uncertainty learned a fixed-scale run's weights are taken, the scale layers starting "
+                             "at the stage's prediction scale")
     parser.add_argument("--backbone-weights", default=d["backbone_weights"], metavar="{none,imagenet,PATH}",
                         help="the backbone's start: none (random), imagenet (torchvision's ImageNet weights, "
                              "downloaded once into the torch hub cache, $TORCH_HOME/hub/checkpoints) or a local "

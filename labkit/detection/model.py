@@ -344,13 +344,24 @@ def model_parts(name: str, num_classes: int, image_size: int | None = None, back
     return _BUILDERS[name](num_classes, size, check_backbone_weights(name, backbone_weights), load_backbone)
 
 
+def _learned_scale_key(key: str) -> bool:
+    # what a model with learned scales has beyond the fixed-scale model: the log-scale layers and annealing steps
+    return ".log_scale." in key or key.endswith("anneal_step")
+
+
 def load_weights(model: nn.Module, weights: str | Path | Mapping[str, Any]) -> nn.Module:
     """Load a whole-model state dict — a mapping, or a local file holding one or a training checkpoint with one
-    under ``"model"`` — into ``model``, strictly."""
+    under ``"model"`` — into ``model``, strictly, with one allowance: a model with learned scales
+    (:mod:`labkit.detection.uncertainty`) takes a fixed-scale model's weights, its log-scale layers and annealing
+    steps keeping their start (zero weights, the stage's prediction scale), so that it starts as that trained
+    fixed-α model. Every other missing or unexpected key is an error."""
     source = "the given state dict" if isinstance(weights, Mapping) else str(weights)
     state = weights if isinstance(weights, Mapping) else read_state_dict(weights)
     if "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
+    if any(_learned_scale_key(k) for k in model.state_dict()) and not any(_learned_scale_key(k) for k in state):
+        own = model.state_dict()
+        state = {**{k: v for k, v in own.items() if _learned_scale_key(k)}, **state}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
