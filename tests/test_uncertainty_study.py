@@ -344,3 +344,54 @@ def test_the_implied_table_shows_the_committed_implied_settings_in_decimals():
         implied_table(results, arm="fixed-implemented")
     with pytest.raises(ValueError, match="condition"):
         implied_stage_settings(results, condition="homo-b0.3")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# end to end: the clean reference fine-tuned with fixed or learned scales (labkit.experiments.uncertaintystudy.endtoend)
+# ---------------------------------------------------------------------------------------------------------------
+def test_end_to_end_arms_differ_only_in_their_scales(tmp_path):
+    from labkit.detection.losses import from_preset
+    from labkit.experiments import runner
+    from labkit.experiments.designs import Arm
+    from labkit.experiments.uncertaintystudy.endtoend import E2E_NOISE, E2E_REFERENCE, e2e_experiment
+
+    losses = from_preset("implemented", size_target="linear")
+    experiment = e2e_experiment(losses)
+    plan = runner.train_configs(experiment, "smoke", [0, 1], tmp_path)
+    configs = {(arm.name, seed): config for arm, seed, config in plan}
+    assert {arm.label_noise for arm in experiment.arms} == {E2E_NOISE}
+    fixed = configs[E2E_REFERENCE, 0]
+    assert fixed.uncertainty == "none" and fixed.uncertainty_config is None
+    want = {"learned-kl": ("laplace_kl", False), "learned-kl-rpn": ("laplace_kl", True),
+            "laplace-nll": ("laplace_nll", False), "gaussian-kl-loss": ("gaussian_kl_loss", False)}
+    for name, (loss, rpn) in want.items():
+        c = configs[name, 0]
+        assert (c.uncertainty, c.uncertainty_loss, c.uncertainty_rpn) == ("learned", loss, rpn)
+        # everything else as the fixed arm's: the same data (per seed), losses, schedule
+        same = ("data", "box_losses", "iters", "lr", "seed", "weights")
+        assert all(getattr(c, k) == getattr(fixed, k) for k in same)
+        assert configs[name, 1].data == configs[E2E_REFERENCE, 1].data != c.data  # fresh noise per seed
+    assert experiment.arms[2].to_dict()["uncertainty"] == {"uncertainty": "learned", "uncertainty_loss": "laplace_kl",
+                                                           "uncertainty_rpn": True}
+    assert "uncertainty" not in experiment.arms[0].to_dict()
+    with pytest.raises(ValueError, match="uncertainty takes the fields"):
+        Arm("bad", "bad", losses, uncertainty={"lr": 0.1})
+
+
+def test_end_to_end_smoke_fine_tunes_every_arm_from_the_reference(tmp_path, capsys):
+    from labkit import experiments as E
+
+    out = tmp_path / "e2e"
+    assert main(["experiment", "uncertainty-e2e", "--scale", "smoke", "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "each arm − fixed scales (the reference's loss), paired by seed" in printed
+    results = E.load_results(out)
+    assert len(results.rows) == 10 and all(r["status"] == "ok" for r in results.rows)
+    reference = out / "runs" / "reference" / "checkpoints"
+    for config in results.configs:
+        assert config["weights"].startswith(str(reference)) and config["iters"] == 2
+    learned = [json.loads((out / "runs" / "learned-kl-rpn" / f"seed{k}" / "metrics.json").read_text())
+               for k in (0, 1)]
+    assert all("unc_calibration_error" in m for m in learned)  # the learned arms evaluate their scales too
+    rows = E.arm_differences(results, "fixed", ("oracle_loc_err", "AP75"))
+    assert len(rows) == 8 and {r["comparisons"] for r in rows} == {8}

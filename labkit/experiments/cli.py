@@ -15,13 +15,14 @@ import torch
 
 from labkit.detection.runs import DeviceUnavailableError
 from labkit.experiments.designs import EXPERIMENT_NAMES, SCALE_NAMES, SCALES, Experiment, noise_study
-from labkit.experiments.display import best_table, paper_table, summary_table
+from labkit.experiments.display import best_table, difference_table, paper_table, summary_table
 from labkit.experiments.headstudy import HEAD_SCALES, run_head_study
 from labkit.experiments.headstudy.display import corners_table
 from labkit.experiments.headstudy.endtoend import CORNERS, FINETUNE, run_corners
 from labkit.experiments.results import RESULT_FILES
 from labkit.experiments.runner import run_experiment
 from labkit.experiments.uncertaintystudy import UNCERTAINTY_SCALES, run_uncertainty_study
+from labkit.experiments.uncertaintystudy.endtoend import E2E, E2E_REFERENCE, run_uncertainty_e2e
 
 __all__ = ["HEAD_STUDY", "UNCERTAINTY_STUDY", "add_arguments", "run"]
 
@@ -41,17 +42,23 @@ def _corner_tables(results: object) -> None:
         print(corners_table(results, metric).to_text(), end="\n\n")
 
 
+def _e2e_tables(results: object) -> None:
+    print(summary_table(results).to_text(), end="\n\n")
+    print(difference_table(results, E2E_REFERENCE, ("oracle_loc_err", "loc_err", "AP75")).to_text(), end="\n\n")
+
+
 #: the studies with their own scales: (scales, run function, what to print, files written beside the result files)
 _STUDIES = {HEAD_STUDY: (HEAD_SCALES, run_head_study, _verdict, ("head_study.png",)),
             CORNERS: (FINETUNE, run_corners, _corner_tables, ()),
+            E2E: (FINETUNE, run_uncertainty_e2e, _e2e_tables, ()),
             UNCERTAINTY_STUDY: (UNCERTAINTY_SCALES, run_uncertainty_study, _verdict,
                                 ("differences.csv", "uncertainty_study.png"))}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, CORNERS, UNCERTAINTY_STUDY),
-                        help="which table (or the noise study, the head study, its end-to-end corners or the "
-                             "uncertainty study) to run")
+    parser.add_argument("experiment", choices=(*EXPERIMENT_NAMES, HEAD_STUDY, CORNERS, UNCERTAINTY_STUDY, E2E),
+                        help="which table (or the noise study, the head study, its end-to-end corners, the "
+                             "uncertainty study or its end-to-end check) to run")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
                         help="smoke (seconds, CI), quick (a class period; too short to judge α), lab (synthetic data "
                              "on a CPU, run to its plateau), coco (the paper's schedule, GPUs)")

@@ -18,7 +18,7 @@ from labkit.interpret import PRESETS, exact, suggest_stage, uncertainty_scales
 __all__ = [
     "EXPERIMENT_NAMES", "SCALE_NAMES", "COCO_METRICS", "LOCALIZATION_METRICS", "METRICS", "LOWER_IS_BETTER",
     "METRIC_LABELS", "PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLES", "NOISE_BASE_PRESET",
-    "Scale", "SCALES", "resolve_scale", "Arm", "Experiment", "table3", "table4", "table5", "noise_study",
+    "UNCERTAINTY_FIELDS", "Scale", "SCALES", "resolve_scale", "Arm", "Experiment", "table3", "table4", "table5", "noise_study",
     "build_experiment",
 ]
 
@@ -31,6 +31,8 @@ COCO_METRICS = ("AP", "AP50", "AP75")
 #: every ground-truth box given as the RoI (labkit.detection.oracle: the same boxes for every arm)
 LOCALIZATION_METRICS = ("loc_err", "loc_iou", "oracle_loc_err")
 METRICS = COCO_METRICS + LOCALIZATION_METRICS
+#: the TrainConfig fields an arm may set for learned per-box scales (labkit.detection.uncertainty)
+UNCERTAINTY_FIELDS = ("uncertainty", "uncertainty_loss", "uncertainty_rpn", "anneal_iters", "var_voting")
 #: metrics where smaller is better
 LOWER_IS_BETTER = frozenset({"loc_err", "oracle_loc_err"})
 #: axis labels of the metrics in plots
@@ -178,19 +180,30 @@ def resolve_scale(scale: str | Scale) -> Scale:
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Arm:
-    """One row of a table: a name, both stages' box losses, and for the noise study the injected label noise b₁
-    and the loss's label scale α·σ."""
+    """One row of a table: a name, both stages' box losses, for the noise study the injected label noise b₁ and
+    the loss's label scale α·σ, and ``uncertainty``: the :class:`~labkit.detection.config.TrainConfig` fields of
+    learned per-box scales (:data:`UNCERTAINTY_FIELDS`; None: the paper's fixed scales)."""
 
     name: str
     label: str
     box_losses: BoxLosses
     label_noise: float = 0.0
     label_scale: Fraction | None = None
+    uncertainty: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.uncertainty is not None:
+            unknown = sorted(set(self.uncertainty) - set(UNCERTAINTY_FIELDS))
+            if unknown or not isinstance(self.uncertainty, Mapping):
+                raise ValueError(f"arm {self.name!r}: uncertainty takes the fields {UNCERTAINTY_FIELDS}, got "
+                                 f"{self.uncertainty!r}")
+            object.__setattr__(self, "uncertainty", dict(self.uncertainty))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "box_losses": self.box_losses.to_dict(),
-                "label_noise": self.label_noise,
-                "label_scale": None if self.label_scale is None else str(self.label_scale)}
+        out = {"name": self.name, "label": self.label, "box_losses": self.box_losses.to_dict(),
+               "label_noise": self.label_noise,
+               "label_scale": None if self.label_scale is None else str(self.label_scale)}
+        return out if self.uncertainty is None else {**out, "uncertainty": dict(self.uncertainty)}
 
 
 @dataclass(frozen=True)

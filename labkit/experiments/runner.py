@@ -76,7 +76,7 @@ def train_configs(experiment: Experiment, scale: str | Scale, seeds: Sequence[in
             root = _dataset_root(sc, arm.label_noise, out, data, int(seed))
             config = TrainConfig(
                 data=str(root), out=str(out / "runs" / arm.name / f"seed{seed}"), box_losses=arm.box_losses.to_dict(),
-                seed=int(seed), device=device, **sc.training(),
+                seed=int(seed), device=device, **sc.training(), **(arm.uncertainty or {}),
                 extra={"experiment": experiment.name, "arm": arm.name, "scale": sc.name,
                        "label_noise": arm.label_noise,
                        "label_scale": None if arm.label_scale is None else str(arm.label_scale)},

@@ -11,8 +11,10 @@ back. Analysed paired by seed against the fixed Implemented arm.
 
 Modules: :mod:`.design` (arms, conditions, scales), :mod:`.fitting` (batched fits), :mod:`.evaluation` (kept and
 voted boxes, metrics), :mod:`.detector` (the head back in the detector), :mod:`.report` (files, paired analysis,
-verdict), :mod:`.display` (plots, tables), :mod:`.study` (:func:`run_uncertainty_study`).
-Command: ``python -m labkit experiment uncertainty --scale smoke|lab --seeds N --out DIR``.
+verdict), :mod:`.display` (plots, tables), :mod:`.study` (:func:`run_uncertainty_study`), and :mod:`.endtoend`
+(the same question end to end: the clean reference fine-tuned with fixed or learned scales, the RPN's included).
+Commands: ``python -m labkit experiment uncertainty --scale smoke|lab --seeds N --out DIR`` and
+``python -m labkit experiment uncertainty-e2e --scale smoke|lab --out DIR``.
 """
 from labkit.experiments.uncertaintystudy.design import (ARMS, FIXED, UNCERTAINTY_SCALES, Arm, NoiseCondition,
                                                         UncertaintyScale)

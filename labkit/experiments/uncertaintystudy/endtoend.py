@@ -1,0 +1,76 @@
+"""Learned per-box uncertainty end to end (``python -m labkit experiment uncertainty-e2e``): the head study's clean
+reference detector fine-tuned on noisy labels with its fixed scales or with learned ones.
+
+The frozen-feature study (:mod:`.study`) refits only the box head's last two layers; here every layer learns from
+the noisy labels, and the RPN can learn its scales too (``--uncertainty-rpn``, which the frozen harness cannot
+test). Each run starts from the reference's last checkpoint — a learned model takes a fixed model's weights, its
+scale layers starting at the stage's prediction scale (:func:`labkit.detection.model.load_weights`) — and follows
+the head study's fine-tuning schedule (:data:`labkit.experiments.headstudy.endtoend.FINETUNE`) on the synthetic
+data with Laplace label noise b₁ = :data:`E2E_NOISE` (eq. 16) drawn afresh per seed (the same scenes). The arms
+(:data:`E2E_ARMS`) keep the reference's box losses and differ only in the scales: fixed, the Laplace KL of eq. 18
+(detection head; detection head and RPN), the Laplace NLL, KL-Loss's Gaussian form. The runs go through
+:func:`labkit.experiments.run_experiment` (provenance, reuse, result files); read them paired by seed against the
+fixed arm with :func:`labkit.experiments.difference_table` (``reference=``:data:`E2E_REFERENCE`).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from labkit.detection.losses import BoxLosses
+from labkit.detection.runs import latest_checkpoint, resolve_device
+from labkit.detection.synthetic import DEFAULT_SYNTHETIC
+from labkit.detection.uncertainty import GAUSSIAN_KL_LOSS, LAPLACE_KL, LAPLACE_NLL, LEARNED
+from labkit.experiments.designs import Arm, Experiment
+from labkit.experiments.headstudy.design import HeadScale, resolve_head_scale
+from labkit.experiments.headstudy.endtoend import FINETUNE, finetune_scale
+from labkit.experiments.headstudy.reference import prepare_reference
+from labkit.experiments.results import Results
+from labkit.experiments.runner import run_experiment
+
+__all__ = ["E2E", "E2E_NOISE", "E2E_REFERENCE", "E2E_ARMS", "e2e_experiment", "run_uncertainty_e2e"]
+
+E2E = "uncertainty-e2e"
+#: the injected label noise b₁ (box sizes): the level where the frozen-feature study's arms differed most
+E2E_NOISE = 0.2
+#: the arm every other is read against
+E2E_REFERENCE = "fixed"
+#: (name, label, TrainConfig uncertainty fields) per arm
+E2E_ARMS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (E2E_REFERENCE, "fixed scales (the reference's loss)", {}),
+    ("learned-kl", "learned, Laplace KL (eq. 18)", {"uncertainty": LEARNED, "uncertainty_loss": LAPLACE_KL}),
+    ("learned-kl-rpn", "learned, Laplace KL (eq. 18), RPN too",
+     {"uncertainty": LEARNED, "uncertainty_loss": LAPLACE_KL, "uncertainty_rpn": True}),
+    ("laplace-nll", "learned, Laplace NLL", {"uncertainty": LEARNED, "uncertainty_loss": LAPLACE_NLL}),
+    ("gaussian-kl-loss", "learned, Gaussian KL-Loss (He et al.)",
+     {"uncertainty": LEARNED, "uncertainty_loss": GAUSSIAN_KL_LOSS}),
+)
+
+
+def e2e_experiment(losses: BoxLosses) -> Experiment:
+    """The arms of :data:`E2E_ARMS`, each with the reference's box ``losses`` and label noise :data:`E2E_NOISE`."""
+    arms = tuple(Arm(name, label, losses, label_noise=E2E_NOISE, uncertainty=fields or None)
+                 for name, label, fields in E2E_ARMS)
+    return Experiment(E2E, f"Learned uncertainty, end to end: the clean reference fine-tuned on b₁ = {E2E_NOISE:g} "
+                           "label noise", arms)
+
+
+def run_uncertainty_e2e(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] | None = None,
+                        out: str | Path | None = None, device: str = "cpu", reuse: str = "same-commit",
+                        progress: bool = True) -> Results:
+    """Train (or reuse) the head study's reference at ``scale`` under ``out``/runs/reference, then fine-tune it in
+    every arm for ``seeds`` (default the schedule's) and write the runner's result files under ``out``."""
+    sc = resolve_head_scale(scale)
+    if sc.name not in FINETUNE:
+        raise ValueError(f"scale must be one of {tuple(FINETUNE)}, got scale={sc.name!r}")
+    out = Path(out if out is not None else Path("runs") / f"{E2E}-{sc.name}").resolve()
+    data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
+    config, reference, _ = prepare_reference(sc, out, data_root, resolve_device(device), reuse, progress=progress)
+    fine = finetune_scale(sc, latest_checkpoint(reference["run_dir"]))
+    fine = replace(fine, label_noises=(E2E_NOISE,), description=fine.description.replace(
+        "Laplace noise b₁", f"Laplace noise b₁ = {E2E_NOISE:g}"))
+    if sc.name == "smoke":  # the runner's smoke data lives inside its out folder; keep the reference's settings
+        fine = replace(fine, name="smoke")
+    return run_experiment(e2e_experiment(config.losses), fine, seeds=seeds, out=out, device=device,
+                          progress=progress, reuse=reuse)
