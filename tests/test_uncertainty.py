@@ -450,7 +450,6 @@ def test_learned_uncertainty_trains_and_evaluates_end_to_end(tiny_data, tmp_path
     # two steps at lr 0.001 barely move the RPN's scales from their start 1/λ = 4: the implied RPN stage is the
     # proposed preset's own up to that drift (its λ within 1 %, α and σ as they were)
     assert implied.rpn_scales.median == pytest.approx((4.0,) * 4, rel=0.01)
-    assert implied.settings["rpn"] == implied.rpn.settings
     assert float(implied.rpn.settings.lam) == pytest.approx(0.25, rel=0.01)
     assert implied.rpn.settings.sigmas == PRESETS["proposed"].rpn.sigmas
     assert export(implied.settings, "detectron2", form=implied.form).snippet
@@ -584,6 +583,15 @@ def test_rpn_loss_at_the_start_is_d_with_the_rpn_stages_scales_over_the_sampled_
     want = ((a * torch.exp(-r.abs() / a) + r.abs() - a) / b + math.log(b / a) + a / b - 1).sum() / 6
     torch.testing.assert_close(box, want)
     torch.testing.assert_close(torch.autograd.grad(box, deltas)[0], torch.autograd.grad(want, deltas)[0])
+    # a scale per anchor and coordinate: each positive anchor's own scale enters its own term (value, both gradients)
+    u = torch.randn(8, 4, dtype=D64, generator=_gen(5), requires_grad=True)
+    box = rpn.compute_loss(objectness, deltas, u, labels, targets)[1]
+    bs, r = u[[0, 3, 6]].exp(), (deltas - torch.cat(targets))[[0, 3, 6]]
+    want = ((a * torch.exp(-r.abs() / a) + r.abs() - a) / bs + torch.log(bs / a) + a / bs - 1).sum() / 6
+    torch.testing.assert_close(box, want)
+    for x in (deltas, u):
+        torch.testing.assert_close(torch.autograd.grad(box, x, retain_graph=True)[0],
+                                   torch.autograd.grad(want, x, retain_graph=True)[0])
 
 
 def test_learned_rpn_at_its_start_proposes_what_the_fixed_rpn_proposes_and_anneals_from_its_loss():
@@ -618,11 +626,26 @@ def test_learned_rpn_at_its_start_proposes_what_the_fixed_rpn_proposes_and_annea
             torch.testing.assert_close(b[key], a[key], rtol=1e-12, atol=1e-12)
     assert scales.shape == (int(sum((lab == 1).sum() for lab in labels)), 4) and len(scales) > 0
     torch.testing.assert_close(scales, torch.full_like(scales, 4.0))  # 1/λ of the proposed RPN, λ = 1/4
+    # with a scale layer that varies over the map: each positive anchor gets the scale at its own location and
+    # anchor, read off the head's output by hand (anchors run over rows, columns, then the anchors of a location)
+    with torch.no_grad():
+        learned.rpn.head.log_scale.weight.normal_(0, 0.1, generator=_gen(11))
+        scales = learned.rpn.anchor_scales(image_list, features, scaled_targets)
+        (u,) = learned.rpn.head([features["0"]])[2]
+    n, a4, h, w = u.shape
+    per_anchor = u.view(n, a4 // 4, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4)
+    positive = torch.stack(labels) == 1
+    torch.testing.assert_close(scales, per_anchor[positive].exp())
+    assert scales.std(0).min() > 0
 
 
 def test_rpn_scales_need_learned_uncertainty_and_roundtrip():
     with pytest.raises(ValueError, match="uncertainty_rpn=True needs uncertainty='learned'"):
         TrainConfig(data="d", out="o", uncertainty_rpn=True)
+    no_rpn_loss = BoxLosses(rpn=stage(lam=0), detection=stage())
+    TrainConfig(data="d", out="o", uncertainty="learned", box_losses=no_rpn_loss)  # the RPN keeps fixed scales
+    with pytest.raises(ValueError, match="the rpn stage: .*λ > 0"):
+        TrainConfig(data="d", out="o", uncertainty="learned", uncertainty_rpn=True, box_losses=no_rpn_loss)
     with pytest.raises(ValueError, match="rpn must be True or False"):
         UncertaintyConfig(rpn="yes")
     cfg = TrainConfig(data="d", out="o", uncertainty="learned", uncertainty_rpn=True)
@@ -659,3 +682,10 @@ def test_a_learned_model_starts_from_a_trained_fixed_models_weights(tmp_path):
     partial = {k: v for k, v in fixed.state_dict().items() if not k.startswith("rpn.head.cls_logits")}
     with pytest.raises(ValueError, match="does not fit this model"):
         load_weights(learned, partial)
+    # a run whose detection head alone learned scales into a model whose RPN learns them too
+    head_only = build_model("lab", 3, "proposed", image_size=64, uncertainty=UncertaintyConfig()).double()
+    with torch.no_grad():
+        head_only.roi_heads.box_predictor.log_scale.bias.fill_(0.3)
+    load_weights(learned, head_only.state_dict())
+    assert learned.roi_heads.box_predictor.log_scale.bias.eq(0.3).all()
+    torch.testing.assert_close(learned.rpn.head.log_scale.bias, torch.full_like(learned.rpn.head.log_scale.bias, math.log(4.0)))

@@ -374,8 +374,9 @@ def test_end_to_end_arms_differ_only_in_their_scales(tmp_path):
     assert experiment.arms[2].to_dict()["uncertainty"] == {"uncertainty": "learned", "uncertainty_loss": "laplace_kl",
                                                            "uncertainty_rpn": True}
     assert "uncertainty" not in experiment.arms[0].to_dict()
-    with pytest.raises(ValueError, match="uncertainty takes the fields"):
-        Arm("bad", "bad", losses, uncertainty={"lr": 0.1})
+    for bad in ({"lr": 0.1}, 5, "uncertainty"):
+        with pytest.raises(ValueError, match="uncertainty takes the fields"):
+            Arm("bad", "bad", losses, uncertainty=bad)
 
 
 def test_end_to_end_smoke_fine_tunes_every_arm_from_the_reference(tmp_path, capsys):

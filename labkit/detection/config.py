@@ -114,7 +114,10 @@ class TrainConfig:
                              f"detection head's), got uncertainty={self.uncertainty!r}")
         if self.uncertainty == LEARNED:  # the heads' checks (loss form, λ > 0) fail here, before any training
             for name in ("detection", "rpn") if spec.rpn else ("detection",):
-                initial_log_scale(losses.stage(name), spec.loss)
+                try:
+                    initial_log_scale(losses.stage(name), spec.loss)
+                except ValueError as exc:
+                    raise ValueError(f"box_losses: the {name} stage: {exc}") from None
         object.__setattr__(self, "data", str(self.data))
         object.__setattr__(self, "out", str(self.out))
 

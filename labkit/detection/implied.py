@@ -86,7 +86,7 @@ def learned_rpn_scales(run_dir: str | Path, split: str | None = None, device: st
             if isinstance(features, torch.Tensor):  # one feature map: named as GeneralizedRCNN names it
                 features = {"0": features}
             scales.append(model.rpn.anchor_scales(image_list, features, targets))
-    chosen = torch.cat(scales).double().cpu().numpy()
+    chosen = torch.cat(scales).double().cpu().numpy() if scales else np.zeros((0, 4))
     if not len(chosen):
         raise ValueError(f"run: no anchor matches a ground-truth box on the {len(dataset)} images of {run_dir}'s "
                          "split; no RPN scale to read")

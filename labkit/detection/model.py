@@ -359,9 +359,8 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, Any]) -> n
     state = weights if isinstance(weights, Mapping) else read_state_dict(weights)
     if "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
-    if any(_learned_scale_key(k) for k in model.state_dict()) and not any(_learned_scale_key(k) for k in state):
-        own = model.state_dict()
-        state = {**{k: v for k, v in own.items() if _learned_scale_key(k)}, **state}
+    # learned-scale keys the state lacks (a fixed model's, or a run whose RPN learned no scale) keep their start
+    state = {**{k: v for k, v in model.state_dict().items() if _learned_scale_key(k) and k not in state}, **state}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

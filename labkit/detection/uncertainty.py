@@ -125,7 +125,7 @@ def _check_form(config: BoxLossConfig) -> BoxLossConfig:
         raise ValueError(f"learned uncertainty needs a per-coordinate box loss form ({', '.join(FORMS)}), got "
                          f"form={config.form!r}")
     if config.settings.lam == 0:
-        raise ValueError("learned uncertainty needs the detection stage's box loss on (λ > 0)")
+        raise ValueError("learned uncertainty needs the stage's box loss on (λ > 0), got lam=0")
     return config
 
 

@@ -193,8 +193,7 @@ class Arm:
 
     def __post_init__(self) -> None:
         if self.uncertainty is not None:
-            unknown = sorted(set(self.uncertainty) - set(UNCERTAINTY_FIELDS))
-            if unknown or not isinstance(self.uncertainty, Mapping):
+            if not isinstance(self.uncertainty, Mapping) or set(self.uncertainty) - set(UNCERTAINTY_FIELDS):
                 raise ValueError(f"arm {self.name!r}: uncertainty takes the fields {UNCERTAINTY_FIELDS}, got "
                                  f"{self.uncertainty!r}")
             object.__setattr__(self, "uncertainty", dict(self.uncertainty))
