@@ -353,7 +353,7 @@ def test_end_to_end_arms_differ_only_in_their_scales(tmp_path):
     from labkit.detection.losses import from_preset
     from labkit.experiments import runner
     from labkit.experiments.designs import Arm
-    from labkit.experiments.uncertaintystudy.endtoend import E2E_NOISE, E2E_REFERENCE, e2e_experiment
+    from labkit.experiments.uncertaintystudy.endtoend import E2E_NOISE, E2E_REFERENCE, SHAPE_CONTROL, e2e_experiment
 
     losses = from_preset("implemented", size_target="linear")
     experiment = e2e_experiment(losses)
@@ -371,8 +371,16 @@ def test_end_to_end_arms_differ_only_in_their_scales(tmp_path):
         same = ("data", "box_losses", "iters", "lr", "seed", "weights")
         assert all(getattr(c, k) == getattr(fixed, k) for k in same)
         assert configs[name, 1].data == configs[E2E_REFERENCE, 1].data != c.data  # fresh noise per seed
-    assert experiment.arms[2].to_dict()["uncertainty"] == {"uncertainty": "learned", "uncertainty_loss": "laplace_kl",
+    assert experiment.arms[3].to_dict()["uncertainty"] == {"uncertainty": "learned", "uncertainty_loss": "laplace_kl",
                                                            "uncertainty_rpn": True}
+    # the shape control: fixed scales, the detection stage's α ÷ 4, σ and λ (so the implementation form's
+    # prediction scale σ/λ and the large-residual slope λ) held, the RPN untouched
+    control = configs[SHAPE_CONTROL[0], 0]
+    assert control.uncertainty == "none" and control.data == fixed.data
+    ours, theirs = control.losses, fixed.losses
+    assert ours.rpn == theirs.rpn and ours.detection.settings.alpha == theirs.detection.settings.alpha / 4
+    assert (ours.detection.settings.lam, ours.detection.settings.sigmas) == (theirs.detection.settings.lam,
+                                                                             theirs.detection.settings.sigmas)
     assert "uncertainty" not in experiment.arms[0].to_dict()
     for bad in ({"lr": 0.1}, 5, "uncertainty"):
         with pytest.raises(ValueError, match="uncertainty takes the fields"):
@@ -387,7 +395,7 @@ def test_end_to_end_smoke_fine_tunes_every_arm_from_the_reference(tmp_path, caps
     printed = capsys.readouterr().out
     assert "each arm − fixed scales (the reference's loss), paired by seed" in printed
     results = E.load_results(out)
-    assert len(results.rows) == 10 and all(r["status"] == "ok" for r in results.rows)
+    assert len(results.rows) == 12 and all(r["status"] == "ok" for r in results.rows)
     reference = out / "runs" / "reference" / "checkpoints"
     for config in results.configs:
         assert config["weights"].startswith(str(reference)) and config["iters"] == 2
@@ -395,7 +403,7 @@ def test_end_to_end_smoke_fine_tunes_every_arm_from_the_reference(tmp_path, caps
                for k in (0, 1)]
     assert all("unc_calibration_error" in m for m in learned)  # the learned arms evaluate their scales too
     rows = E.arm_differences(results, "fixed", ("oracle_loc_err", "AP75"))
-    assert len(rows) == 8 and {r["comparisons"] for r in rows} == {8}
+    assert len(rows) == 10 and {r["comparisons"] for r in rows} == {10}
 
 
 def test_results_readme_states_the_committed_end_to_end_study():

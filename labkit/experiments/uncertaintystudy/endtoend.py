@@ -8,7 +8,9 @@ scale layers starting at the stage's prediction scale (:func:`labkit.detection.m
 the head study's fine-tuning schedule (:data:`labkit.experiments.headstudy.endtoend.FINETUNE`) on the synthetic
 data with Laplace label noise b₁ = :data:`E2E_NOISE` (eq. 16) drawn afresh per seed (the same scenes). The arms
 (:data:`E2E_ARMS`) keep the reference's box losses and differ only in the scales: fixed, the Laplace KL of eq. 18
-(detection head; detection head and RPN), the Laplace NLL, KL-Loss's Gaussian form. The runs go through
+(detection head; detection head and RPN), the Laplace NLL, KL-Loss's Gaussian form — plus one fixed arm whose
+detection stage has α ÷ 4 (:data:`SHAPE_CONTROL`: label scale ÷ 4, σ and the prediction scale held, a loss nearer
+L1), the control that tells a learned scale from a loss shape nearer the NLL's. The runs go through
 :func:`labkit.experiments.run_experiment` (provenance, reuse, result files); read them paired by seed against the
 fixed arm with :func:`labkit.experiments.difference_table` (``reference=``:data:`E2E_REFERENCE`).
 """
@@ -29,7 +31,8 @@ from labkit.experiments.headstudy.reference import prepare_reference
 from labkit.experiments.results import Results
 from labkit.experiments.runner import run_experiment
 
-__all__ = ["E2E", "E2E_NOISE", "E2E_REFERENCE", "E2E_ARMS", "e2e_experiment", "run_uncertainty_e2e"]
+__all__ = ["E2E", "E2E_NOISE", "E2E_REFERENCE", "E2E_ARMS", "SHAPE_CONTROL", "e2e_experiment",
+           "run_uncertainty_e2e"]
 
 E2E = "uncertainty-e2e"
 #: the injected label noise b₁ (box sizes): the level where the frozen-feature study's arms differed most
@@ -48,10 +51,21 @@ E2E_ARMS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
+#: the fixed arm with the detection stage's α divided by 4 (label scale α·σ ÷ 4; σ and, in the implementation
+#: form, the prediction scale σ/λ held): (λ/α)·H_α then has the same slope λ for large residuals, nearer L1
+SHAPE_CONTROL = ("fixed-alpha-quarter", "fixed scales, α ÷ 4 (nearer L1)")
+
+
 def e2e_experiment(losses: BoxLosses) -> Experiment:
-    """The arms of :data:`E2E_ARMS`, each with the reference's box ``losses`` and label noise :data:`E2E_NOISE`."""
-    arms = tuple(Arm(name, label, losses, label_noise=E2E_NOISE, uncertainty=fields or None)
-                 for name, label, fields in E2E_ARMS)
+    """The arms of :data:`E2E_ARMS`, each with the reference's box ``losses`` and label noise :data:`E2E_NOISE`,
+    and :data:`SHAPE_CONTROL` second."""
+    detection = losses.detection
+    quarter = BoxLosses(rpn=losses.rpn, detection=replace(
+        detection, settings=replace(detection.settings, alpha=detection.settings.alpha / 4)))
+    arms = [Arm(name, label, losses, label_noise=E2E_NOISE, uncertainty=fields or None)
+            for name, label, fields in E2E_ARMS]
+    arms.insert(1, Arm(*SHAPE_CONTROL, quarter, label_noise=E2E_NOISE))
+    arms = tuple(arms)
     return Experiment(E2E, f"Learned uncertainty, end to end: the clean reference fine-tuned on b₁ = {E2E_NOISE:g} "
                            "label noise", arms)
 
