@@ -407,8 +407,8 @@ def test_end_to_end_smoke_fine_tunes_every_arm_from_the_reference(tmp_path, caps
 
 
 def test_results_readme_states_the_committed_end_to_end_study():
-    """results/README.md's end-to-end section: its table line by line and every number its prose reads, from the
-    committed files; the runs at one clean commit, fine-tuned from the reference."""
+    """results/README.md's end-to-end section: its two tables line by line and every number its prose reads, from
+    the committed files; each row at its own clean commit, fine-tuned from the reference."""
     from pathlib import Path
 
     from labkit import experiments as E
@@ -417,28 +417,42 @@ def test_results_readme_states_the_committed_end_to_end_study():
     text = (results_dir / "README.md").read_text()
     said = " ".join(text.split()).replace("−", "-")
     r = E.load_results(results_dir / "uncertainty-e2e-lab")
-    assert len(r.rows) == 25 and {x["git_commit"] for x in r.rows} == {r.provenance["git_commit"]}
-    assert r.provenance["git_commit"].startswith("984b21a") and not r.provenance["git_dirty"]
+    commits = {x["arm"]: (x["git_commit"][:7], x["git_dirty"]) for x in r.rows}
+    assert len(r.rows) == 30 and set(commits.values()) == {("984b21a", False), ("5443a33", False)}
+    assert commits["fixed-alpha-quarter"] == ("5443a33", False) and commits["fixed"] == ("984b21a", False)
+    assert "25 runs at commit 984b21a" in said and "added at commit 5443a33 with `--reuse-any`" in said
     assert all(c["weights"].endswith("iter_00003000.pt") and c["iters"] == 400 for c in r.configs)
-    for line in E.difference_table(r, "fixed", ("oracle_loc_err", "loc_err", "AP75")).to_markdown().splitlines():
-        assert line in text.splitlines()
-    rows = {(d["arm"], d["metric"]): d for d in E.arm_differences(r, "fixed", ("oracle_loc_err", "loc_err", "AP75"))}
-    assert {d["comparisons"] for d in rows.values()} == {12}
+    metrics = ("oracle_loc_err", "loc_err", "AP75")
+    for reference, ms in (("fixed", metrics), ("fixed-alpha-quarter", ("oracle_loc_err",))):
+        for line in E.difference_table(r, reference, ms).to_markdown().splitlines():
+            assert line in text.splitlines()
+    rows = {(d["arm"], d["metric"]): d for d in E.arm_differences(r, "fixed", metrics)}
+    assert {d["comparisons"] for d in rows.values()} == {15}
 
     def fam(d, k=4):
         return f"[{d['family'].low:+.{k}f}, {d['family'].high:+.{k}f}]"
 
-    nll, gauss, kl = (rows[a, "oracle_loc_err"] for a in ("laplace-nll", "gaussian-kl-loss", "learned-kl"))
-    assert nll["better"] == gauss["better"] == "arm" and kl["better"] == "reference"
+    nll, gauss, kl, quarter = (rows[a, "oracle_loc_err"] for a in ("laplace-nll", "gaussian-kl-loss", "learned-kl",
+                                                                    "fixed-alpha-quarter"))
+    assert nll["better"] == gauss["better"] == quarter["better"] == "arm" and kl["better"] == "reference"
     assert f"`oracle_loc_err` {nll['difference'].mean:+.4f}, ≈ 4 %, family-wise {fam(nll)}" in said
     assert f"(`loc_err` {rows['laplace-nll', 'loc_err']['difference'].mean:+.4f})" in said
     assert f"same RoIs ({gauss['difference'].mean:+.4f}, {fam(gauss)})" in said
+    assert f"α ÷ 4 gains {quarter['difference'].mean:+.4f} ({fam(quarter)})" in said
+    against = {d["arm"]: d for d in E.arm_differences(r, "fixed-alpha-quarter", ("oracle_loc_err",))}
+    assert {d["comparisons"] for d in against.values()} == {5} and "5 rows read at once" in said
+    assert against["laplace-nll"]["better"] == "arm" and against["gaussian-kl-loss"]["better"] == "unresolved"
+    assert f"still places boxes better ({against['laplace-nll']['difference'].mean:+.4f}, " \
+           f"{fam(against['laplace-nll'])})" in said
+    assert f"does not resolve ({against['gaussian-kl-loss']['difference'].mean:+.4f}, " \
+           f"{fam(against['gaussian-kl-loss'])})" in said
     assert f"(`oracle_loc_err` {kl['difference'].mean:+.4f}, {fam(kl)};" in said
     assert f"`loc_err` {rows['learned-kl', 'loc_err']['difference'].mean:+.4f})" in said
-    rpn = {m: rows["learned-kl-rpn", m] for m in ("oracle_loc_err", "loc_err", "AP75")}
+    rpn = {m: rows["learned-kl-rpn", m] for m in metrics}
     assert f"level with the fixed arm ({rpn['oracle_loc_err']['difference'].mean:+.4f})" in said
     assert f"`loc_err` worse ({rpn['loc_err']['difference'].mean:+.4f})" in said
     assert not any(d["better"] in ("arm", "reference") for (a, m), d in rows.items() if m == "AP75")
     ap = rpn["AP75"]
     assert f"{ap['difference'].mean:+.3f} ± {ap['difference'].half_width:.3f}, family-wise {fam(ap, 3)}" in said
-    assert 100 * abs(nll["difference"].mean) / r.summary[0]["oracle_loc_err"].mean == pytest.approx(4, abs=0.5)
+    fixed = [x for x in r.summary if x["arm"] == "fixed"][0]
+    assert 100 * abs(nll["difference"].mean) / fixed["oracle_loc_err"].mean == pytest.approx(4, abs=0.5)
