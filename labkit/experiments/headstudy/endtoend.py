@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from labkit.detection.losses import BoxLosses
 from labkit.detection.runs import latest_checkpoint, resolve_device
@@ -30,7 +30,7 @@ from labkit.experiments.results import Results
 from labkit.experiments.runner import run_experiment
 
 __all__ = ["CORNERS", "CORNER_NOISES", "CORNER_SCALES", "FINETUNE", "corners_experiment", "finetune_scale",
-           "run_corners", "corner_effects"]
+           "run_finetuned", "run_corners", "corner_effects"]
 
 CORNERS = "head-study-corners"
 CORNER_NOISES = (0.0, 0.2)
@@ -60,23 +60,38 @@ def finetune_scale(scale: HeadScale, checkpoint: Path) -> Scale:
                  label_scales=CORNER_SCALES, weights=str(checkpoint))
 
 
-def run_corners(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] | None = None,
-                out: str | Path | None = None, device: str = "cpu", reuse: str = "same-commit",
-                progress: bool = True) -> Results:
-    """Train (or reuse) the head study's reference at ``scale`` under ``out``/runs/reference, then fine-tune it at
-    every corner for ``seeds`` (default the schedule's) and write the runner's result files under ``out``."""
+def run_finetuned(build: Callable[[BoxLosses], Experiment], name: str, scale: str | HeadScale = "smoke",
+                  seeds: int | Sequence[int] | None = None, out: str | Path | None = None, device: str = "cpu",
+                  reuse: str = "same-commit", progress: bool = True,
+                  label_noises: tuple[float, ...] = CORNER_NOISES) -> Results:
+    """Train (or reuse) the head study's reference at ``scale`` under ``out``/runs/reference (default out:
+    runs/``name``-<scale>), then fine-tune it in every arm of ``build(the reference's box losses)`` for ``seeds``
+    (default the schedule's) and write the runner's result files under ``out``. ``label_noises``: the b₁ the arms
+    inject, as the scale records them."""
     sc = resolve_head_scale(scale)
     if sc.name not in FINETUNE:
         raise ValueError(f"scale must be one of {tuple(FINETUNE)}, got scale={sc.name!r}")
-    out = Path(out if out is not None else Path("runs") / f"{CORNERS}-{sc.name}").resolve()
-    dev = resolve_device(device)
+    out = Path(out if out is not None else Path("runs") / f"{name}-{sc.name}").resolve()
     data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
-    config, reference, _ = prepare_reference(sc, out, data_root, dev, reuse, progress=progress)
+    config, reference, _ = prepare_reference(sc, out, data_root, resolve_device(device), reuse, progress=progress)
     fine = finetune_scale(sc, latest_checkpoint(reference["run_dir"]))
+    if tuple(label_noises) != CORNER_NOISES:
+        noises = ", ".join(f"{b:g}" for b in label_noises)
+        fine = replace(fine, label_noises=tuple(label_noises), description=fine.description.replace(
+            "Laplace noise b₁", f"Laplace noise b₁ = {noises}" if len(label_noises) == 1
+            else f"Laplace noise b₁ ∈ {{{noises}}}"))
     if sc.name == "smoke":  # the runner's smoke data lives inside its out folder; keep the reference's settings
         fine = replace(fine, name="smoke")
-    return run_experiment(corners_experiment(config.losses.rpn), fine, seeds=seeds, out=out, device=device,
-                          progress=progress, reuse=reuse)
+    return run_experiment(build(config.losses), fine, seeds=seeds, out=out, device=device, progress=progress,
+                          reuse=reuse)
+
+
+def run_corners(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] | None = None,
+                out: str | Path | None = None, device: str = "cpu", reuse: str = "same-commit",
+                progress: bool = True) -> Results:
+    """The corners (:func:`corners_experiment`) fine-tuned from the reference (:func:`run_finetuned`)."""
+    return run_finetuned(lambda losses: corners_experiment(losses.rpn), CORNERS, scale, seeds, out, device, reuse,
+                         progress)
 
 
 def corner_effects(results: Results, metric: str = "oracle_loc_err", confidence: float = 0.95

@@ -21,15 +21,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from labkit.detection.losses import BoxLosses
-from labkit.detection.runs import latest_checkpoint, resolve_device
-from labkit.detection.synthetic import DEFAULT_SYNTHETIC
 from labkit.detection.uncertainty import GAUSSIAN_KL_LOSS, LAPLACE_KL, LAPLACE_NLL, LEARNED
 from labkit.experiments.designs import Arm, Experiment
-from labkit.experiments.headstudy.design import HeadScale, resolve_head_scale
-from labkit.experiments.headstudy.endtoend import FINETUNE, finetune_scale
-from labkit.experiments.headstudy.reference import prepare_reference
+from labkit.experiments.headstudy.design import HeadScale
+from labkit.experiments.headstudy.endtoend import run_finetuned
 from labkit.experiments.results import Results
-from labkit.experiments.runner import run_experiment
 
 __all__ = ["E2E", "E2E_NOISE", "E2E_REFERENCE", "E2E_ARMS", "SHAPE_CONTROL", "e2e_experiment",
            "run_uncertainty_e2e"]
@@ -73,18 +69,6 @@ def e2e_experiment(losses: BoxLosses) -> Experiment:
 def run_uncertainty_e2e(scale: str | HeadScale = "smoke", seeds: int | Sequence[int] | None = None,
                         out: str | Path | None = None, device: str = "cpu", reuse: str = "same-commit",
                         progress: bool = True) -> Results:
-    """Train (or reuse) the head study's reference at ``scale`` under ``out``/runs/reference, then fine-tune it in
-    every arm for ``seeds`` (default the schedule's) and write the runner's result files under ``out``."""
-    sc = resolve_head_scale(scale)
-    if sc.name not in FINETUNE:
-        raise ValueError(f"scale must be one of {tuple(FINETUNE)}, got scale={sc.name!r}")
-    out = Path(out if out is not None else Path("runs") / f"{E2E}-{sc.name}").resolve()
-    data_root = DEFAULT_SYNTHETIC if sc.name == "lab" else out / "runs" / "data"
-    config, reference, _ = prepare_reference(sc, out, data_root, resolve_device(device), reuse, progress=progress)
-    fine = finetune_scale(sc, latest_checkpoint(reference["run_dir"]))
-    fine = replace(fine, label_noises=(E2E_NOISE,), description=fine.description.replace(
-        "Laplace noise b₁", f"Laplace noise b₁ = {E2E_NOISE:g}"))
-    if sc.name == "smoke":  # the runner's smoke data lives inside its out folder; keep the reference's settings
-        fine = replace(fine, name="smoke")
-    return run_experiment(e2e_experiment(config.losses), fine, seeds=seeds, out=out, device=device,
-                          progress=progress, reuse=reuse)
+    """The arms of :func:`e2e_experiment` fine-tuned from the head study's reference
+    (:func:`~labkit.experiments.headstudy.endtoend.run_finetuned`)."""
+    return run_finetuned(e2e_experiment, E2E, scale, seeds, out, device, reuse, progress, label_noises=(E2E_NOISE,))
