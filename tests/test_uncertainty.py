@@ -290,20 +290,30 @@ def _tiny_batch(n=2, size=64):
     return images, targets
 
 
-def test_learned_model_at_its_start_detects_what_the_fixed_model_detects():
+def _fixed_and_learned_at_the_start(uncertainty, learned_keys):
+    """A fixed model and a learned one holding its weights (only ``learned_keys`` missing from the fixed state),
+    and each one's training losses on the tiny batch from the same random state."""
     torch.manual_seed(0)
     fixed = build_model("lab", 3, "proposed", image_size=64).double()
-    learned = build_model("lab", 3, "proposed", image_size=64, uncertainty=UncertaintyConfig()).double()
+    learned = build_model("lab", 3, "proposed", image_size=64, uncertainty=uncertainty).double()
     missing = learned.load_state_dict(fixed.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["roi_heads.anneal_step", "roi_heads.box_predictor.log_scale.bias",
-                               "roi_heads.box_predictor.log_scale.weight"]
-    assert isinstance(fixed.roi_heads, PaperRoIHeads) and isinstance(learned.roi_heads, LearnedScaleRoIHeads)
+    assert sorted(missing) == sorted(learned_keys)
     images, targets = _tiny_batch()
     losses = []
     for model in (fixed, learned):
         model.train()
         torch.manual_seed(7)
         losses.append(model(images, targets))
+    return fixed, learned, losses, images, targets
+
+
+_HEAD_SCALE_KEYS = ["roi_heads.anneal_step", "roi_heads.box_predictor.log_scale.bias",
+                    "roi_heads.box_predictor.log_scale.weight"]
+
+
+def test_learned_model_at_its_start_detects_what_the_fixed_model_detects():
+    fixed, learned, losses, images, _ = _fixed_and_learned_at_the_start(UncertaintyConfig(), _HEAD_SCALE_KEYS)
+    assert isinstance(fixed.roi_heads, PaperRoIHeads) and isinstance(learned.roi_heads, LearnedScaleRoIHeads)
     for key in ("loss_classifier", "loss_objectness", "loss_rpn_box_reg"):
         torch.testing.assert_close(losses[1][key], losses[0][key], rtol=1e-12, atol=1e-15)
     assert learned.roi_heads.anneal_step.item() == 1
@@ -595,20 +605,9 @@ def test_rpn_loss_at_the_start_is_d_with_the_rpn_stages_scales_over_the_sampled_
 
 
 def test_learned_rpn_at_its_start_proposes_what_the_fixed_rpn_proposes_and_anneals_from_its_loss():
-    torch.manual_seed(0)
-    fixed = build_model("lab", 3, "proposed", image_size=64).double()
-    learned = build_model("lab", 3, "proposed", image_size=64,
-                          uncertainty=UncertaintyConfig(rpn=True, anneal_iters=2)).double()
-    missing = learned.load_state_dict(fixed.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["roi_heads.anneal_step", "roi_heads.box_predictor.log_scale.bias",
-                               "roi_heads.box_predictor.log_scale.weight", "rpn.anneal_step",
-                               "rpn.head.log_scale.bias", "rpn.head.log_scale.weight"]
-    images, targets = _tiny_batch()
-    losses = []
-    for model in (fixed, learned):
-        model.train()
-        torch.manual_seed(7)
-        losses.append(model(images, targets))
+    fixed, learned, losses, images, targets = _fixed_and_learned_at_the_start(
+        UncertaintyConfig(rpn=True, anneal_iters=2),
+        _HEAD_SCALE_KEYS + ["rpn.anneal_step", "rpn.head.log_scale.bias", "rpn.head.log_scale.weight"])
     # annealing step 0: the blend is all fixed loss, so the RPN's box loss is the fixed RPN's exactly
     for key in ("loss_classifier", "loss_objectness", "loss_rpn_box_reg", "loss_box_reg"):
         torch.testing.assert_close(losses[1][key], losses[0][key], rtol=1e-12, atol=1e-15)

@@ -183,6 +183,17 @@ def anneal_weight(step: torch.Tensor, anneal_iters: int) -> float:
     return 1.0 if anneal_iters == 0 else min(1.0, int(step) / anneal_iters)
 
 
+def _log_scale_layer(kind: type[nn.Module], like: nn.Module, initial_log_scale: float, *args: Any,
+                     **kwargs: Any) -> nn.Module:
+    """A ``kind(*args, **kwargs)`` layer on ``like``'s device and dtype with weights 0 and bias
+    ``initial_log_scale``, built without drawing from the global random generator."""
+    layer = nn.utils.skip_init(kind, *args, device=like.weight.device, dtype=like.weight.dtype, **kwargs)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.fill_(float(initial_log_scale))
+    return layer
+
+
 class ScalePredictor(nn.Module):
     """torchvision's ``FastRCNNPredictor`` layers (``cls_score``, ``bbox_pred``: the same state-dict keys) plus
     ``log_scale``: one log-scale per class and coordinate, clamped to :data:`LOG_SCALE_RANGE`. ``log_scale`` starts
@@ -191,11 +202,8 @@ class ScalePredictor(nn.Module):
     def __init__(self, cls_score: nn.Linear, bbox_pred: nn.Linear, initial_log_scale: float = 0.0) -> None:
         super().__init__()
         self.cls_score, self.bbox_pred = cls_score, bbox_pred
-        self.log_scale = nn.utils.skip_init(nn.Linear, bbox_pred.in_features, bbox_pred.out_features,
-                                            device=bbox_pred.weight.device, dtype=bbox_pred.weight.dtype)
-        with torch.no_grad():
-            self.log_scale.weight.zero_()
-            self.log_scale.bias.fill_(float(initial_log_scale))
+        self.log_scale = _log_scale_layer(nn.Linear, bbox_pred, initial_log_scale, bbox_pred.in_features,
+                                          bbox_pred.out_features)
 
     @classmethod
     def from_predictor(cls, predictor: FastRCNNPredictor, initial_log_scale: float) -> "ScalePredictor":
@@ -220,11 +228,8 @@ class ScaleRPNHead(nn.Module):
                  initial_log_scale: float = 0.0) -> None:
         super().__init__()
         self.conv, self.cls_logits, self.bbox_pred = conv, cls_logits, bbox_pred
-        self.log_scale = nn.utils.skip_init(nn.Conv2d, bbox_pred.in_channels, bbox_pred.out_channels, kernel_size=1,
-                                            device=bbox_pred.weight.device, dtype=bbox_pred.weight.dtype)
-        with torch.no_grad():
-            self.log_scale.weight.zero_()
-            self.log_scale.bias.fill_(float(initial_log_scale))
+        self.log_scale = _log_scale_layer(nn.Conv2d, bbox_pred, initial_log_scale, bbox_pred.in_channels,
+                                          bbox_pred.out_channels, kernel_size=1)
 
     @classmethod
     def from_head(cls, head: RPNHead, initial_log_scale: float) -> "ScaleRPNHead":
